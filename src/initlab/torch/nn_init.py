@@ -1,0 +1,454 @@
+r"""Drop-in replacements for the 15 public functions of ``torch.nn.init``.
+
+``import initlab.torch as init`` can replace ``import torch.nn.init as init``: the same
+signatures (``generator`` included), the same return value (the tensor, filled in place under
+``no_grad``), the same exception types and the same warnings. The fans, gains and stds come
+from initlab's core (:mod:`initlab.fans`, :mod:`initlab.gains`, the variance-scaling core of
+:mod:`initlab.schemes`); the random draws come from the torch generator passed in, or torch's
+default generator, so that with the same generator state the values are bit-for-bit those of
+``torch.nn.init``.
+
+Where initlab does more than torch, it says so in the function's docstring:
+
+* ``orthogonal_`` works in bfloat16 and float16 (torch's QR has no kernel for them) and on
+  non-contiguous tensors;
+* ``trunc_normal_`` draws the exact truncated normal by the inverse CDF for any bounds;
+* ``sparse_`` draws its zero pattern from ``generator`` too (torch ignores it there);
+* bad arguments get messages that name the parameter, the value and what is allowed.
+
+Like torch, these functions read the fans off the tensor as ``(out, in, *k)``. For the true
+fans of ConvTranspose and grouped convolutions use :func:`initlab.fans.layer_fans` or
+``initlab.init``, which knows the layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from initlab import gains as _gains
+from initlab._validation import check_real
+from initlab.fans import compute_fans
+from initlab.schemes import VarianceScaling
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "dirac_",
+    "eye_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "sparse_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Tensor])
+_FanMode = Literal["fan_in", "fan_out"]
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _torch_function(fn: _F) -> _F:
+    """Let tensor subclasses override the function, as torch.nn.init does."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Tensor:
+        bound = signature.bind(*args, **kwargs)
+        tensor = bound.arguments["tensor"]
+        if torch.overrides.has_torch_function_variadic(tensor):
+            return torch.overrides.handle_torch_function(wrapper, (tensor,), **bound.arguments)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _check_floating(tensor: Tensor, fn: str) -> None:
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        raise NotImplementedError(
+            f"{fn}: tensor dtype={tensor.dtype} is not valid; allowed: a floating-point "
+            "tensor (float16, bfloat16, float32, float64)."
+        )
+
+
+def _torch_callable(f: Callable) -> Callable[[np.ndarray], np.ndarray]:
+    def on_numpy(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = f(torch.as_tensor(x))
+        return y.detach().cpu().double().numpy() if torch.is_tensor(y) else np.asarray(y)
+
+    return on_numpy
+
+
+def calculate_gain(nonlinearity: str | Callable, param: int | float | None = None) -> float:
+    r"""Recommended gain for a nonlinearity; torch's values, extended (see :mod:`initlab.gains`).
+
+    Accepts torch's names, initlab's extra names (``prelu``, ``gelu``, ``silu``, ``mish``,
+    ...), and any callable, including torch functions and modules, whose gain is
+    :math:`1/\sqrt{E[f(z)^2]}`, ``z ~ N(0, 1)``.
+
+    >>> calculate_gain("tanh")
+    1.6666666666666667
+    >>> round(calculate_gain(torch.nn.functional.relu), 12) == round(math.sqrt(2), 12)
+    True
+    """
+    if callable(nonlinearity) and not isinstance(nonlinearity, str):
+        return _gains.numeric_gain(_torch_callable(nonlinearity))
+    return _gains.calculate_gain(nonlinearity, param)
+
+
+@_torch_function
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Fill ``tensor`` with values drawn from :math:`\mathcal{U}(a, b)`.
+
+    >>> w = uniform_(torch.empty(3, 5), -1.0, 1.0)
+    >>> bool(w.abs().max() <= 1.0)
+    True
+    """
+    _check_floating(tensor, "uniform_")
+    if a > b:
+        raise RuntimeError(f"uniform_: a={a!r}, b={b!r} is not valid; allowed: a <= b.")
+    with torch.no_grad():
+        return tensor.uniform_(a, b, generator=generator)
+
+
+@_torch_function
+def normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Fill ``tensor`` with values drawn from :math:`\mathcal{N}(\text{mean}, \text{std}^2)`.
+
+    >>> normal_(torch.empty(3, 5), std=0.01).shape
+    torch.Size([3, 5])
+    """
+    _check_floating(tensor, "normal_")
+    if std < 0:
+        raise RuntimeError(f"normal_: std={std!r} is not valid; allowed: std >= 0.")
+    with torch.no_grad():
+        return tensor.normal_(mean, std, generator=generator)
+
+
+@_torch_function
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Fill with :math:`\mathcal{N}(\text{mean}, \text{std}^2)` truncated to ``[a, b]``.
+
+    Exact for any bounds: ``u ~ U(Phi(alpha), Phi(beta))``, value = ``mean + std *
+    Phi^{-1}(u)`` with ``alpha = (a - mean) / std``, ``beta = (b - mean) / std``, computed in
+    float32 or better. Warns, as torch does, when ``mean`` is more than 2 std outside [a, b].
+
+    >>> w = trunc_normal_(torch.empty(1000), std=1.0, a=-0.5, b=0.5)
+    >>> bool(w.min() >= -0.5 and w.max() <= 0.5)
+    True
+    """
+    _check_floating(tensor, "trunc_normal_")
+    if std <= 0:
+        raise RuntimeError(f"trunc_normal_: std={std!r} is not valid; allowed: std > 0.")
+    if not a < b:
+        raise RuntimeError(f"trunc_normal_: a={a!r}, b={b!r} is not valid; allowed: a < b.")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+            "The distribution of values may be incorrect.",
+            stacklevel=3,
+        )
+    if tensor.is_meta or tensor.numel() == 0:
+        return tensor
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    flip = alpha > 0  # mirror intervals above zero: the CDF is more precise below zero
+    lo, hi = (-beta, -alpha) if flip else (alpha, beta)
+    cdf = torch.distributions.Normal(0.0, 1.0).cdf
+    p_lo, p_hi = (float(cdf(torch.tensor(x, dtype=torch.float64))) for x in (lo, hi))
+    work = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+    with torch.no_grad():
+        u = torch.empty(tensor.shape, dtype=work, device=tensor.device)
+        u.uniform_(2 * p_lo - 1, 2 * p_hi - 1, generator=generator)
+        z = torch.special.erfinv(u).mul_(math.sqrt(2.0))
+        z.clamp_(lo, hi)
+        if flip:
+            z.neg_()
+        tensor.copy_(z.mul_(std).add_(mean).clamp_(a, b))
+    return tensor
+
+
+@_torch_function
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    r"""Fill ``tensor`` with the value ``val``.
+
+    >>> constant_(torch.empty(2, 2), 0.3).tolist()
+    [[0.3..., 0.3...], [0.3..., 0.3...]]
+    """
+    with torch.no_grad():
+        return tensor.fill_(val)
+
+
+@_torch_function
+def ones_(tensor: Tensor) -> Tensor:
+    r"""Fill ``tensor`` with the scalar value 1.
+
+    >>> ones_(torch.empty(2)).tolist()
+    [1.0, 1.0]
+    """
+    with torch.no_grad():
+        return tensor.fill_(1.0)
+
+
+@_torch_function
+def zeros_(tensor: Tensor) -> Tensor:
+    r"""Fill ``tensor`` with the scalar value 0.
+
+    >>> zeros_(torch.empty(2)).tolist()
+    [0.0, 0.0]
+    """
+    with torch.no_grad():
+        return tensor.zero_()
+
+
+@_torch_function
+def eye_(tensor: Tensor) -> Tensor:
+    r"""Fill the 2-D ``tensor`` with the identity matrix (as many inputs kept as possible).
+
+    >>> eye_(torch.empty(2, 3)).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    if tensor.ndimension() != 2:
+        raise ValueError(
+            f"eye_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
+            "tensors with 2 dimensions are supported."
+        )
+    with torch.no_grad():
+        if tensor.is_meta:
+            return tensor
+        tensor.copy_(torch.eye(*tensor.shape, dtype=tensor.dtype, device=tensor.device))
+    return tensor
+
+
+@_torch_function
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    r"""Fill the {3, 4, 5}-D ``tensor`` with the Dirac delta: the convolution keeps its input.
+
+    ``W[g * out_per_group + d, d, centre] = 1`` for ``d < min(out_per_group, in)``, else 0.
+
+    >>> w = dirac_(torch.empty(4, 2, 3), groups=2)
+    >>> int(w.sum())
+    4
+    """
+    dims = tensor.ndimension()
+    if dims not in (3, 4, 5):
+        raise ValueError(
+            f"dirac_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
+            "tensors with 3, 4, or 5 dimensions are supported."
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"dirac_: groups={groups!r} is not valid; allowed: an int >= 1.")
+    sizes = tensor.shape
+    if sizes[0] % groups != 0:
+        raise ValueError(
+            f"dirac_: dim 0 must be divisible by groups; got dim 0 = {sizes[0]}, groups={groups}."
+        )
+    if tensor.is_meta:
+        return tensor
+    per_group = sizes[0] // groups
+    d = torch.arange(min(per_group, sizes[1]), device=tensor.device)
+    rows = (torch.arange(groups, device=tensor.device)[:, None] * per_group + d).reshape(-1)
+    cols = d.repeat(groups)
+    centre = tuple(s // 2 for s in sizes[2:])
+    with torch.no_grad():
+        tensor.zero_()
+        tensor[(rows, cols, *centre)] = 1
+    return tensor
+
+
+def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
+    fans = compute_fans(tuple(tensor.shape))
+    return VarianceScaling(1.0, mode, "normal", gain).std(fans)
+
+
+@_torch_function
+def xavier_uniform_(
+    tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Xavier/Glorot uniform: :math:`\mathcal{U}(-b, b)`,
+    :math:`b = \text{gain} \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}`.
+
+    >>> w = xavier_uniform_(torch.empty(30, 20))
+    >>> bool(w.abs().max() <= math.sqrt(6 / 50))
+    True
+    """
+    std = _variance_scaled_std(tensor, gain, "fan_avg")
+    _check_floating(tensor, "xavier_uniform_")
+    bound = math.sqrt(3.0) * std
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound, generator=generator)
+
+
+@_torch_function
+def xavier_normal_(
+    tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Xavier/Glorot normal: :math:`\mathcal{N}(0, \sigma^2)`,
+    :math:`\sigma = \text{gain} \sqrt{2 / (\text{fan\_in} + \text{fan\_out})}`.
+
+    >>> xavier_normal_(torch.empty(30, 20)).shape
+    torch.Size([30, 20])
+    """
+    std = _variance_scaled_std(tensor, gain, "fan_avg")
+    _check_floating(tensor, "xavier_normal_")
+    with torch.no_grad():
+        return tensor.normal_(0.0, std, generator=generator)
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(
+            f"mode={mode!r} is not valid; allowed: 'fan_in', 'fan_out' "
+            "(use initlab.init or initlab.schemes for 'fan_avg')."
+        )
+    return _variance_scaled_std(tensor, calculate_gain(nonlinearity, a), mode)
+
+
+@_torch_function
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: _FanMode = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""He/Kaiming uniform: :math:`\mathcal{U}(-b, b)`,
+    :math:`b = \text{gain} \sqrt{3 / \text{fan\_mode}}`, gain from ``nonlinearity`` and ``a``.
+
+    Warns "Initializing zero-element tensors is a no-op" on a zero-element tensor, as torch.
+
+    >>> w = kaiming_uniform_(torch.empty(64, 50), nonlinearity="relu")
+    >>> bool(w.abs().max() <= math.sqrt(6 / 50))
+    True
+    """
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    _check_floating(tensor, "kaiming_uniform_")
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound, generator=generator)
+
+
+@_torch_function
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: _FanMode = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""He/Kaiming normal: :math:`\mathcal{N}(0, \sigma^2)`,
+    :math:`\sigma = \text{gain} / \sqrt{\text{fan\_mode}}` (``2 / fan_in`` variance for ReLU).
+
+    >>> w = kaiming_normal_(torch.empty(256, 512), nonlinearity="relu")
+    >>> bool(abs(w.std() - math.sqrt(2 / 512)) < 0.002)
+    True
+    """
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return tensor
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    _check_floating(tensor, "kaiming_normal_")
+    with torch.no_grad():
+        return tensor.normal_(0.0, std, generator=generator)
+
+
+@_torch_function
+def orthogonal_(
+    tensor: Tensor, gain: float = 1, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Fill with a (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013).
+
+    The tensor is viewed as ``(dim 0, rest)``; QR of a standard normal matrix, signs of R's
+    diagonal moved into Q. bfloat16 and float16 are computed in float32 (torch raises).
+
+    >>> w = orthogonal_(torch.empty(4, 6))
+    >>> bool(torch.allclose(w @ w.T, torch.eye(4), atol=1e-5))
+    True
+    """
+    if tensor.ndimension() < 2:
+        raise ValueError(
+            f"orthogonal_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
+            "tensors with 2 or more dimensions are supported."
+        )
+    _check_floating(tensor, "orthogonal_")
+    if tensor.numel() == 0 or tensor.is_meta:
+        return tensor
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
+    flat = torch.empty((rows, cols), dtype=work, device=tensor.device)
+    flat.normal_(0, 1, generator=generator)
+    if rows < cols:
+        flat.t_()
+    q, r = torch.linalg.qr(flat)
+    q *= torch.diag(r, 0).sign()
+    if rows < cols:
+        q.t_()
+    with torch.no_grad():
+        tensor.copy_(q.reshape(tensor.shape)).mul_(gain)
+    return tensor
+
+
+@_torch_function
+def sparse_(
+    tensor: Tensor,
+    sparsity: float,
+    std: float = 0.01,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Fill the 2-D ``tensor`` as a sparse matrix: :math:`\mathcal{N}(0, \text{std}^2)` with
+    ``ceil(sparsity * rows)`` zeros in each column (Martens 2010).
+
+    Unlike torch, the zero pattern is drawn from ``generator`` too.
+
+    >>> w = sparse_(torch.empty(10, 4), sparsity=0.3)
+    >>> (w == 0).sum(0).tolist()
+    [3, 3, 3, 3]
+    """
+    if tensor.ndimension() != 2:
+        raise ValueError(
+            f"sparse_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
+            "tensors with 2 dimensions are supported."
+        )
+    check_real("sparsity", sparsity, minimum=0.0, maximum=1.0)
+    _check_floating(tensor, "sparse_")
+    if tensor.is_meta:
+        return tensor
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    with torch.no_grad():
+        tensor.normal_(0, std, generator=generator)
+        keys = torch.rand((rows, cols), generator=generator, device=tensor.device)
+        zero_rows = keys.argsort(dim=0)[:num_zeros]
+        tensor.scatter_(0, zero_rows, 0.0)
+    return tensor
