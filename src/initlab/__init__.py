@@ -15,6 +15,27 @@ from initlab.schemes import Scheme, VarianceScaling, get_scheme, scheme_names
 
 __version__ = "0.1.0"
 
+#: Public names that need torch, imported on first use: ``import initlab`` stays light.
+_LAZY: dict[str, tuple[str, str]] = {
+    "init": ("initlab.torch.model", "init"),
+    "InitReport": ("initlab.torch.model", "InitReport"),
+    "probe": ("initlab.torch.probe", "probe"),
+    "ProbeReport": ("initlab.torch.probe", "ProbeReport"),
+    "compare": ("initlab.torch.probe", "compare"),
+    "lsuv": ("initlab.torch.lsuv", "lsuv"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'initlab' has no attribute {name!r}")
+
 __all__ = [
     "Fans",
     "Scheme",
