@@ -1,7 +1,15 @@
-"""Fill a torch tensor from a scheme and an initlab random stream.
+"""Fill a torch tensor from a scheme and an initlab random stream, in place.
 
-The bridge between the framework-free core (schemes draw float64 values from a
-:class:`~initlab.rng.Stream`) and torch tensors of any dtype, device or memory layout.
+The bridge between the framework-free core and torch tensors of any dtype, device or memory
+layout. Elementwise schemes (variance scaling, normal, uniform, truncated normal, random,
+constant) go straight to the counter-based kernel, which writes into the tensor's own memory
+through a NumPy view: bfloat16 and float16 are rounded as they are stored, so initializing a
+tensor allocates nothing of its size. Other schemes (orthogonal, sparse, eye, dirac) build
+their float64 values with :meth:`~initlab.schemes.Scheme.sample` and copy them in.
+
+Where the kernel cannot write directly, the values go through a bounded buffer: a tensor on
+another device is filled chunk by chunk on the CPU and copied over, a non-contiguous one
+through a contiguous copy of itself.
 """
 
 from __future__ import annotations
@@ -10,10 +18,81 @@ import numpy as np
 import torch
 
 from initlab.fans import Fans
-from initlab.rng import Stream
+from initlab.rng import Draw, Stream
 from initlab.schemes import Scheme, get_scheme
 
-__all__ = ["fill_"]
+__all__ = ["draw_", "fill_"]
+
+_ENCODING = {
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+}
+#: Elements per chunk when a tensor is filled through a CPU buffer (another device).
+CHUNK = 1 << 22
+
+
+def _numpy_view(tensor: torch.Tensor) -> np.ndarray:
+    """The flat NumPy view of a contiguous CPU tensor's memory (half types as their bits)."""
+    flat = tensor.detach().view(-1)
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        return flat.view(torch.int16).numpy()
+    return flat.numpy()
+
+
+def draw_(
+    tensor: torch.Tensor,
+    draw: Draw,
+    stream: Stream,
+    *,
+    offset: int = 0,
+    threads: int | None = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` in place with ``draw``'s values ``[offset, offset + numel)`` of ``stream``.
+
+    ``value = draw.loc + draw.scale * X`` (see :class:`~initlab.rng.Draw`), in the tensor's
+    row-major element order, so the values are those of ``stream.fill`` on a NumPy buffer of
+    the same dtype (bfloat16: float32 values rounded to nearest even). A contiguous CPU
+    tensor is written through a view of its memory, nothing of its size allocated; a
+    ``requires_grad`` leaf is written as under ``no_grad``. Meta tensors are left alone.
+
+    >>> w = draw_(torch.empty(3, 4, dtype=torch.bfloat16), Draw("normal", scale=0.02), Stream(0))
+    >>> w.dtype, bool(w.abs().max() < 0.2)
+    (torch.bfloat16, True)
+    """
+    if tensor.is_meta or tensor.numel() == 0:
+        return tensor
+    encoding = _ENCODING.get(tensor.dtype)
+    if encoding is None:
+        raise TypeError(
+            f"tensor.dtype={tensor.dtype} is not valid; allowed: a floating-point tensor "
+            "(float16, bfloat16, float32, float64)."
+        )
+    if tensor.device.type == "cpu" and tensor.is_contiguous():
+        stream.fill(_numpy_view(tensor), draw, offset=offset, encoding=encoding, threads=threads)
+        return tensor
+    dense = (
+        tensor
+        if tensor.is_contiguous()
+        else torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    )
+    if dense.device.type == "cpu":
+        stream.fill(_numpy_view(dense), draw, offset=offset, encoding=encoding, threads=threads)
+    else:  # another device: fill a CPU buffer chunk by chunk and copy each chunk over
+        n = dense.numel()
+        flat = dense.detach().view(-1)
+        buffer = torch.empty(min(n, CHUNK), dtype=dense.dtype)
+        for start in range(0, n, CHUNK):
+            part = buffer[: min(CHUNK, n - start)]
+            stream.fill(
+                _numpy_view(part), draw, offset=offset + start, encoding=encoding, threads=threads
+            )
+            flat[start : start + part.numel()].copy_(part)
+    if dense is not tensor:
+        with torch.no_grad():
+            tensor.copy_(dense)
+    return tensor
 
 
 def fill_(
@@ -26,12 +105,19 @@ def fill_(
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with ``scheme``'s values from the stream ``(seed, name)``.
 
-    The values depend only on ``(seed, name)``, the shape and the fans, never on the tensor's
-    dtype (they are rounded from float64), device or strides. Meta tensors are left as they
-    are (they have no storage). Returns the tensor.
+    The values depend only on ``(seed, name)``, the shape, the fans and the precision
+    (float64 tensors get double-precision values; float32, bfloat16 and float16 tensors
+    single-precision ones, the half types rounded from float32), never on the device,
+    strides or thread count. Elementwise schemes are drawn straight into the tensor's memory
+    (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
+    they are (they have no storage). Returns the tensor.
 
     >>> w = fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")
     >>> bool(torch.equal(w, fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")))
+    True
+    >>> half = torch.empty(64, 32, dtype=torch.bfloat16)
+    >>> half = fill_(half, "he_normal", seed=0, name="fc.weight")
+    >>> bool(torch.equal(half, w.to(torch.bfloat16)))
     True
     """
     resolved = get_scheme(scheme)
@@ -39,6 +125,13 @@ def fill_(
     resolved.check_shape(shape)
     if tensor.is_meta:
         return tensor
+    spec = resolved.draw_spec(shape, fans) if tensor.dtype in _ENCODING else None
+    if spec is not None:
+        if spec.distribution == "constant":
+            with torch.no_grad():
+                tensor.fill_(spec.loc)
+            return tensor
+        return draw_(tensor, spec, Stream(seed, name))
     values = resolved.sample(shape, Stream(seed, name), fans)
     source = torch.from_numpy(np.ascontiguousarray(values))
     with torch.no_grad():

@@ -1,0 +1,263 @@
+r"""Fill NumPy buffers in place from the counter-based kernels.
+
+``fill(out, distribution, key, offset=...)`` writes elements ``[offset, offset + out.size)``
+of the stream ``key`` into ``out``: uniforms ``loc + scale * U[0, 1)``, normals
+``loc + scale * N(0, 1)``, or truncated normals ``loc + scale * Z``, ``Z ~ N(0, 1) | [low,
+high]``. The values are a pure function of ``(key, index, precision)``: the same whatever the
+thread count, the offset a slice starts at, or the machine.
+
+``out`` is a 1-D C-contiguous array: float32 or float64, float16 (rounded from the
+single-precision values), or the bits of a bfloat16 tensor (a uint16 or int16 view with
+``encoding="bfloat16"``). Precision: ``"double"`` for float64 buffers, ``"single"`` for the
+others; a single-precision value rounded to bfloat16 or float16 equals the float32 value
+rounded, so a tensor's values do not depend on which of those three dtypes it has.
+
+Work is split by size: below :data:`PARALLEL_MIN` elements one thread runs (a parallel region
+costs more than it saves there); above, the kernel runs on ``threads`` threads (numba's thread
+count by default). Partial tiles at either end go through a one-tile scratch buffer.
+
+>>> import numpy as np
+>>> a = fill(np.empty(10, np.float32), "normal", key=7)
+>>> b = fill(np.empty(4, np.float32), "normal", key=7, offset=3)
+>>> bool(np.array_equal(a[3:7], b))
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numba
+import numpy as np
+
+from initlab._validation import check_choice, check_int, check_real
+from initlab.fastrng import _kernels
+from initlab.fastrng.truncation import plan_truncation
+
+__all__ = ["DISTRIBUTIONS", "ENCODINGS", "PARALLEL_MIN", "fill", "fill_constant", "philox4x32"]
+
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
+ENCODINGS = ("float16", "bfloat16", "float32", "float64")
+#: Fewest elements for which the parallel kernel is used.
+PARALLEL_MIN = 1 << 17
+
+_TILES = {"single": _kernels.SINGLE_TILE, "double": _kernels.DOUBLE_TILE}
+_SERIAL = {
+    ("uniform", "single"): _kernels.uniform_single,
+    ("normal", "single"): _kernels.normal_single,
+    ("truncated_normal", "single"): _kernels.truncated_single,
+    ("uniform", "double"): _kernels.uniform_double,
+    ("normal", "double"): _kernels.normal_double,
+    ("truncated_normal", "double"): _kernels.truncated_double,
+}
+_PARALLEL = {
+    ("uniform", "single"): _kernels.uniform_single_parallel,
+    ("normal", "single"): _kernels.normal_single_parallel,
+    ("truncated_normal", "single"): _kernels.truncated_single_parallel,
+    ("uniform", "double"): _kernels.uniform_double_parallel,
+    ("normal", "double"): _kernels.normal_double_parallel,
+    ("truncated_normal", "double"): _kernels.truncated_double_parallel,
+}
+# numba's OpenMP layer must not be entered from two threads at once or after a fork.
+_PARALLEL_LOCK = threading.Lock()
+_PARALLEL_PID: list[int] = []
+
+
+def _key_words(key: int) -> tuple[np.uint64, np.uint64]:
+    key = check_int("key", key, minimum=0)
+    if key >= 1 << 64:
+        raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
+    return np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
+
+
+def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str]:
+    """``out`` as the kernels want it (float16 as int16 bits, bfloat16 as uint16 bits)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out={type(out).__name__} is not valid; allowed: a numpy.ndarray.")
+    if out.ndim != 1 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(
+            f"out with shape {out.shape} is not valid; allowed: a writeable 1-D C-contiguous "
+            "array (reshape(-1) a contiguous array first)."
+        )
+    kind = out.dtype
+    if encoding is None:
+        by_dtype = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32"}
+        by_dtype[np.dtype(np.float64)] = "float64"
+        if kind not in by_dtype:
+            raise TypeError(
+                f"out.dtype={kind.name!r} is not valid; allowed: float16, float32, float64, "
+                "or uint16/int16 with encoding='bfloat16' or 'float16'."
+            )
+        encoding = by_dtype[kind]
+    else:
+        check_choice("encoding", encoding, ENCODINGS)
+        wanted = {"float32": (np.float32,), "float64": (np.float64,)}
+        wanted |= {"float16": (np.float16, np.int16, np.uint16)}
+        wanted |= {"bfloat16": (np.uint16, np.int16)}
+        if kind.type not in wanted[encoding]:
+            raise TypeError(
+                f"out.dtype={kind.name!r} does not hold encoding={encoding!r}; allowed: "
+                + ", ".join(np.dtype(t).name for t in wanted[encoding])
+                + "."
+            )
+    if encoding == "float16":
+        return out.view(np.int16), encoding
+    if encoding == "bfloat16":
+        return out.view(np.uint16), encoding
+    return out, encoding
+
+
+def _inward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
+    """``[lo, hi]`` rounded to ``dtype`` without leaving the interval."""
+    a, b = dtype(lo), dtype(hi)
+    if math.isfinite(lo) and float(a) < lo:
+        a = np.nextafter(a, dtype(np.inf))
+    if math.isfinite(hi) and float(b) > hi:
+        b = np.nextafter(b, dtype(-np.inf))
+    return a, b
+
+
+def _params(
+    distribution: str,
+    precision: str,
+    loc: float,
+    scale: float,
+    low: float,
+    high: float,
+    clip: tuple[float, float] | None,
+) -> tuple[str, tuple]:
+    c0 = c1 = centred = sign = 0.0
+    if distribution == "truncated_normal":
+        plan = plan_truncation(low, high, precision)
+        precision = plan.precision
+        c0, c1, centred, sign = plan.c0, plan.c1, float(plan.centred), plan.sign
+    else:
+        low, high = -math.inf, math.inf
+    dtype = np.float32 if precision == "single" else np.float64
+    clip_lo, clip_hi = _inward(*(clip if clip is not None else (-math.inf, math.inf)), dtype)
+    z_lo, z_hi = _inward(low, high, dtype)
+    values = (loc, scale, c0, c1, centred, sign)
+    return precision, (*(dtype(v) for v in values), z_lo, z_hi, clip_lo, clip_hi)
+
+
+def _use_parallel(n: int, threads: int | None) -> bool:
+    if n < PARALLEL_MIN or threads == 1 or numba.config.NUMBA_NUM_THREADS < 2:
+        return False
+    # After a fork the OpenMP runtime of the parent is unusable: stay serial in the child.
+    return not _PARALLEL_PID or _PARALLEL_PID[0] == os.getpid()
+
+
+def _run_parallel(kernel, view, first_tile, k0, k1, params, threads: int | None) -> None:
+    with _PARALLEL_LOCK:
+        if not _PARALLEL_PID:
+            _PARALLEL_PID.append(os.getpid())
+        before = numba.get_num_threads()
+        count = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(count)
+        try:
+            kernel(view, first_tile, k0, k1, params)
+        finally:
+            numba.set_num_threads(before)
+
+
+def fill(
+    out: np.ndarray,
+    distribution: str,
+    key: int,
+    *,
+    offset: int = 0,
+    loc: float = 0.0,
+    scale: float = 1.0,
+    low: float = -math.inf,
+    high: float = math.inf,
+    clip: tuple[float, float] | None = None,
+    encoding: str | None = None,
+    precision: str | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Write elements ``[offset, offset + out.size)`` of stream ``key`` into ``out``; return it.
+
+    ``value = loc + scale * X``, ``X`` uniform on [0, 1), standard normal, or standard normal
+    conditioned on ``[low, high]`` (truncated_normal, exact inverse-CDF sampling); ``clip``
+    keeps the outputs inside absolute bounds against the last ulp of rounding. ``precision``
+    (``"single"``/``"double"``) defaults to double for float64 buffers, single otherwise;
+    ``threads`` caps the threads of a parallel fill (1: always serial).
+
+    >>> import numpy as np
+    >>> u = fill(np.empty(6, np.float64), "uniform", key=1, loc=-1.0, scale=2.0)
+    >>> bool(((u >= -1) & (u < 1)).all())
+    True
+    """
+    view, encoding = _kernel_view(out, encoding)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    if precision is None:
+        precision = "double" if encoding == "float64" else "single"
+    check_choice("precision", precision, ("single", "double"))
+    offset = check_int("offset", offset, minimum=0)
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
+    loc = check_real("loc", loc)
+    scale = check_real("scale", scale, minimum=0.0)
+    k0, k1 = _key_words(key)
+    precision, params = _params(distribution, precision, loc, scale, low, high, clip)
+    n = view.size
+    if n == 0:
+        return out
+    tile = _TILES[precision]
+    serial = _SERIAL[distribution, precision]
+    # Tiles [t_head, t_tail] touch the request; those fully inside are [t_body, t_end).
+    stop = offset + n
+    t_head, t_tail = offset // tile, (stop - 1) // tile
+    t_body = -(-offset // tile)
+    t_end = max(stop // tile, t_body)
+    if t_end > t_body:
+        a = t_body * tile - offset
+        body = view[a : a + (t_end - t_body) * tile]
+        if _use_parallel(body.size, threads):
+            _run_parallel(_PARALLEL[distribution, precision], body, t_body, k0, k1, params, threads)
+        else:
+            serial(body, t_body, k0, k1, params)
+    edges = {t for t in (t_head, t_tail) if not t_body <= t < t_end}
+    if edges:
+        scratch = np.empty(tile, dtype=view.dtype)
+        for t in sorted(edges):
+            serial(scratch, t, k0, k1, params)
+            lo, hi = max(t * tile, offset), min((t + 1) * tile, stop)
+            view[lo - offset : hi - offset] = scratch[lo - t * tile : hi - t * tile]
+    return out
+
+
+def fill_constant(out: np.ndarray, value: float, *, encoding: str | None = None) -> np.ndarray:
+    """Set every element of ``out`` (same buffers as :func:`fill`) to ``value``; return it.
+
+    >>> fill_constant(np.empty(3, np.float32), 0.25).tolist()
+    [0.25, 0.25, 0.25]
+    """
+    view, encoding = _kernel_view(out, encoding)
+    value = check_real("value", value)
+    if encoding in ("float16", "bfloat16"):
+        bits = np.empty(1, dtype=view.dtype)
+        _kernels.encode_half(np.array([value], dtype=np.float32), bits)
+        view[:] = bits[0]
+    else:
+        view[:] = value
+    return out
+
+
+def philox4x32(counters: np.ndarray, key: int) -> np.ndarray:
+    """Philox4x32-10 of the rows of ``counters`` (``(n, 4)`` uint32) under the 64-bit ``key``.
+
+    The generator every value comes from. Known-answer vectors of Random123:
+
+    >>> out = philox4x32(np.zeros((1, 4), dtype=np.uint32), 0)
+    >>> [f"{w:08x}" for w in out[0]]
+    ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
+    """
+    counters = np.asarray(counters)
+    if counters.ndim != 2 or counters.shape[1] != 4:
+        raise ValueError(f"counters of shape {counters.shape} is not valid; allowed: (n, 4).")
+    k0, k1 = _key_words(key)
+    words = _kernels.philox_blocks(counters.astype(np.uint64), k0, k1)
+    return words.astype(np.uint32)
