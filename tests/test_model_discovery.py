@@ -236,6 +236,13 @@ def test_transformer_layer_structure_without_inputs_and_hooks_with_them():
     assert recorded.links["1.layers.0.linear1"].activation.name == "gelu"
     assert recorded.links["1.layers.0.linear2"].kind == "residual"
     assert recorded.links["2"].found_by == "fx"
+    # In eval mode torch would take the fused fast path, which calls no submodule: the
+    # recorded pass switches it off and still sees every layer; the mode is kept.
+    model.eval()
+    evaluated = discover(model, torch.randn(2, 5, 4))
+    assert evaluated.links["1.layers.1.linear1"].found_by == "hooks"
+    assert evaluated.links["1.layers.1.self_attn"].kind == "residual"
+    assert not model.training
 
 
 def test_discovery_reports_execution_order_not_registration_order():

@@ -172,6 +172,14 @@ def test_a_failure_while_writing_rolls_back_under_snapshot(monkeypatch):
         initlab.init(model, seed=0)
 
 
+def test_snapshot_mode_progress_bar_and_no_measure_give_the_same_weights():
+    a, b = mlp(), mlp()
+    initlab.init(a, seed=9)
+    report = initlab.init(b, seed=9, atomic="snapshot", progress=True, measure=False)
+    assert same_bits(snapshot(a), snapshot(b))
+    assert report["0.weight"].measured_std is None
+
+
 def test_callable_override_is_used():
     model = mlp()
     report = initlab.init(model, seed=0, overrides={"0.weight": torch.nn.init.ones_})
@@ -358,6 +366,16 @@ def test_bad_arguments_are_named(kwargs, error, match):
     with pytest.raises(error, match=match):
         initlab.init(model, **kwargs)
     assert same_bits(snapshot(model), before)
+
+
+def test_lazy_parameters_need_a_forward_first():
+    model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2))
+    before = snapshot(nn.Sequential(model[2]))
+    with pytest.raises(InitError, match=r"'0.weight': an uninitialized lazy parameter"):
+        initlab.init(model, seed=0)
+    assert same_bits(snapshot(nn.Sequential(model[2])), before)
+    model(torch.randn(3, 5))
+    assert initlab.init(model, seed=0)["0.weight"].fan_in == 5
 
 
 def test_not_a_module():

@@ -278,6 +278,10 @@ def _plan(
     for key, all_names in names.items():
         name, aliases = all_names[0], tuple(all_names[1:])
         p = params[key]
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            failures.append((name, "an uninitialized lazy parameter: its shape is not known "
+                             "until one forward pass has run; run one first"))  # fmt: skip
+            continue
         path, _, local = name.rpartition(".")
         module = model.get_submodule(path)
         link: LayerLink | None = found.link_for(path, name)
@@ -353,11 +357,6 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
     failures: list[tuple[str, str]] = []
     for plan in plans:
         p = plan.param
-        if isinstance(p, nn.parameter.UninitializedParameter):
-            if plan.writes:
-                failures.append((plan.name, "uninitialized lazy parameter; run one forward "
-                                 "pass first so that its shape is known"))  # fmt: skip
-            continue
         writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
         if p.is_meta and len(writes) != len(plan.blocks):
             reasons = {b.reason for b in plan.blocks if b not in writes}

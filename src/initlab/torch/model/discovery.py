@@ -114,8 +114,9 @@ class Discovery:
     ``links``: leaf layer path -> :class:`LayerLink`. ``param_links``: parameter name ->
     link, for parameters read directly in a traced ``forward`` (``x @ self.weight``).
     ``order``: leaf modules in execution order (registration order when no graph ran).
-    ``graph``: the fx graph, else the recorded one, else None. ``method``: which methods
-    contributed. ``notes``: why a method was not used.
+    ``graph``: the fx graph, else the recorded one, else None; ``recorded``: the graph of the
+    recorded forward pass, if one ran. ``method``: which methods contributed. ``notes``: why a
+    method was not used.
     """
 
     links: dict[str, LayerLink]
@@ -125,7 +126,7 @@ class Discovery:
     graph: Graph | None = None
     opaque: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    recorded: Graph | None = field(default=None, repr=False)
 
     def link_for(self, module_path: str, param_name: str | None = None) -> LayerLink | None:
         """The link of a parameter read in forward, else of its module."""
@@ -236,6 +237,7 @@ class _Classifier:
         self.opaque = set(opaque)
         self.params = params or {}
         self.module_cache: dict[int, Activation | None] = {}
+        self.steps: dict[int, _Step] = {}
 
     def concrete(self, value: Any, node: Node) -> Any:
         """Arguments with tensor placeholders replaced by parameter values where known."""
@@ -302,13 +304,18 @@ class _Classifier:
         return _Step("op", f"{node.display} (no gain rule)")
 
     def step(self, node: Node) -> _Step:
-        if node.op == "output":
-            return _Step("output", "output")
-        if node.op == "module":
-            return self.module(node)
-        if node.op == "call":
-            return self.call(node)
-        return _Step("op", node.label)
+        """What ``node`` does to a signal arriving at it (cached: it depends on the node only)."""
+        if id(node) not in self.steps:
+            if node.op == "output":
+                step = _Step("output", "output")
+            elif node.op == "module":
+                step = self.module(node)
+            elif node.op == "call":
+                step = self.call(node)
+            else:
+                step = _Step("op", node.label)
+            self.steps[id(node)] = step
+        return self.steps[id(node)]
 
 
 @dataclass(frozen=True)
@@ -609,17 +616,6 @@ def discover(
                 continue
             links[path] = LayerLink(path, "unused", None, "not called in forward", "fx")
 
-    # Attention's out_proj is called inside MultiheadAttention: it leads where attention does.
-    for path, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            inner = f"{path}.out_proj" if path else "out_proj"
-            outer = links.get(path)
-            if outer is not None:
-                links[inner] = LayerLink(
-                    inner, outer.kind, outer.activation, outer.detail, outer.found_by,
-                    outer.norms, outer.also,
-                )  # fmt: skip
-
     if "structure" in methods:
         hinted = False
         for path, module in model.named_modules():
@@ -644,6 +640,17 @@ def discover(
     for path, link in fallback.items():
         links.setdefault(path, link)
 
+    # Attention's out_proj is called inside MultiheadAttention: it leads where attention does.
+    for path, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            inner = f"{path}.out_proj" if path else "out_proj"
+            outer = links.get(path)
+            if outer is not None and inner not in links:
+                links[inner] = LayerLink(
+                    inner, outer.kind, outer.activation, outer.detail, outer.found_by,
+                    outer.norms, outer.also,
+                )  # fmt: skip
+
     order_graph = fx_graph if fx_graph is not None and not fx_graph.opaque else run_graph
     if order_graph is None:
         order_graph = fx_graph
@@ -660,7 +667,7 @@ def discover(
         graph=fx_graph or run_graph,
         opaque=fx_graph.opaque if fx_graph is not None else (),
         notes=tuple(notes),
-        _extra={"recorded": run_graph},
+        recorded=run_graph,
     )
 
 

@@ -128,7 +128,14 @@ class Graph:
 
     def module_nodes(self, path: str) -> list[Node]:
         """Every call of the module at ``path`` (a shared layer is called more than once)."""
-        return [n for n in self.nodes if n.op == "module" and n.target == path]
+        index = self.__dict__.get("_calls")
+        if index is None:
+            index = {}
+            for n in self.nodes:
+                if n.op == "module":
+                    index.setdefault(n.target, []).append(n)
+            self.__dict__["_calls"] = index
+        return list(index.get(path, ()))
 
     def attr_node(self, name: str) -> Node | None:
         """The node reading parameter or buffer ``name`` in forward, if any."""

@@ -197,7 +197,13 @@ class InitReport:
             if r.action == "skipped":
                 rule = Text(f"skipped: {r.reason}", style="yellow")
             else:
-                rule = Text(r.rule or "", style="red" if r.symmetric else "")
+                label = r.rule or ""
+                if r.rule == "model-wide":
+                    label = f"model-wide: {self.scheme}"
+                elif r.rule in ("override", "bias") and r.scheme:
+                    short = r.scheme if len(r.scheme) <= 28 else r.scheme[:27] + "..."
+                    label = f"{r.rule}: {short}"
+                rule = Text(label, style="red" if r.symmetric else "")
             std = _num(r.std)
             if r.std is None and r.formula:
                 std = r.formula
