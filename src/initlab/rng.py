@@ -8,9 +8,11 @@ exist or in what order they are initialized. Value ``i`` of a stream is a pure f
 slice ``[start, stop)`` can be drawn on its own and equals the same slice of the whole draw,
 and a fill gives the same bits on 1 thread or 16.
 
-Two precisions. Single precision (float32 arithmetic; the values of float32, bfloat16 and
-float16 outputs, the latter two rounded from float32) takes 4 values from each Philox block;
-double precision (float64 outputs) 2. Per block:
+Two precisions. Single precision, the default, computes each value in float32 arithmetic
+and stores it rounded to the output's dtype (exactly for float64; to nearest even for
+bfloat16 and float16), so a tensor's values do not depend on its dtype; it takes 4 values
+from each Philox block. Double precision (``precision="double"``) computes 53-bit values in
+float64, 2 per block: a different stream, for float64 work that wants them. Per block:
 
 * uniform: ``(word >> 8) 2^-24`` (single), ``(two words >> 11) 2^-53`` (double), in [0, 1);
 * normal: Box-Muller, ``r = sqrt(-2 log u1)`` times the cosine and sine of an angle taken
@@ -169,13 +171,16 @@ class Stream:
         *,
         offset: int = 0,
         encoding: str | None = None,
+        precision: str = "single",
         threads: int | None = None,
     ) -> np.ndarray:
         """Write ``draw``'s values ``[offset, offset + out.size)`` into ``out`` in place.
 
         ``out`` is a C-contiguous float16/float32/float64 array of any shape (its elements in
         order), or the uint16 bits of a bfloat16 tensor with ``encoding="bfloat16"``. Nothing
-        of ``out``'s size is allocated. Returns ``out``.
+        of ``out``'s size is allocated. ``precision``: ``"single"`` (float32 values rounded
+        to ``out``'s dtype) or ``"double"``. ``threads`` caps the threads used. Returns
+        ``out``.
 
         >>> buf = np.empty((2, 3), np.float32)
         >>> _ = Stream(0, "w").fill(buf, Draw("normal", scale=0.02))
@@ -201,12 +206,19 @@ class Stream:
             high=draw.high,
             clip=draw.clip,
             encoding=encoding,
+            precision=precision,
             threads=threads,
         )
         return out
 
     def draw(
-        self, draw: Draw, n: int, *, offset: int = 0, dtype: object = np.float64
+        self,
+        draw: Draw,
+        n: int,
+        *,
+        offset: int = 0,
+        dtype: object = np.float64,
+        precision: str = "single",
     ) -> np.ndarray:
         """A new array of ``draw``'s values ``[offset, offset + n)``.
 
@@ -214,28 +226,42 @@ class Stream:
         [0.5, 0.5]
         """
         n = check_int("n", n, minimum=0)
-        return self.fill(np.empty(n, dtype=_numpy_dtype(dtype)), draw, offset=offset)
+        out = np.empty(n, dtype=_numpy_dtype(dtype))
+        return self.fill(out, draw, offset=offset, precision=precision)
 
-    def uniform(self, n: int, *, offset: int = 0, dtype: object = np.float64) -> np.ndarray:
+    def uniform(
+        self, n: int, *, offset: int = 0, dtype: object = np.float64, precision: str = "single"
+    ) -> np.ndarray:
         """Values ``[offset, offset + n)`` of the stream as uniforms in [0, 1).
 
         >>> u = Stream(1, "b").uniform(100_000)
         >>> bool(0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01)
         True
         """
-        return self.draw(Draw("uniform"), n, offset=offset, dtype=dtype)
+        return self.draw(Draw("uniform"), n, offset=offset, dtype=dtype, precision=precision)
 
-    def normal(self, n: int, *, offset: int = 0, dtype: object = np.float64) -> np.ndarray:
+    def normal(
+        self, n: int, *, offset: int = 0, dtype: object = np.float64, precision: str = "single"
+    ) -> np.ndarray:
         """Values ``[offset, offset + n)`` as standard normals.
 
         >>> z = Stream(1, "w").normal(100_000)
         >>> bool(abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01)
         True
+        >>> bool((z == z.astype(np.float32)).all())  # float32 values unless precision="double"
+        True
         """
-        return self.draw(Draw("normal"), n, offset=offset, dtype=dtype)
+        return self.draw(Draw("normal"), n, offset=offset, dtype=dtype, precision=precision)
 
     def truncated_normal(
-        self, n: int, a: float, b: float, *, offset: int = 0, dtype: object = np.float64
+        self,
+        n: int,
+        a: float,
+        b: float,
+        *,
+        offset: int = 0,
+        dtype: object = np.float64,
+        precision: str = "single",
     ) -> np.ndarray:
         """Standard normals conditioned on [a, b], by the inverse CDF of the uniform.
 
@@ -248,4 +274,4 @@ class Stream:
         if not a < b:
             raise ValueError(f"a={a!r}, b={b!r} is not valid; allowed: a < b.")
         spec = Draw("truncated_normal", low=a, high=b, clip=(a, b))
-        return self.draw(spec, n, offset=offset, dtype=dtype)
+        return self.draw(spec, n, offset=offset, dtype=dtype, precision=precision)

@@ -563,7 +563,8 @@ def _f16_bits(v):
     normal = min(normal, _U(0x7C00))  # overflow -> infinity
     # Subnormal range (|v| < 2^-14): adding 1/2 rounds at 2^-24, the float16 quantum.
     sub = _f32_bits(_bits_f32(a) + _F(0.5)) - _U(0x3F000000)
-    return np.int16(np.uint16((normal if a >= _U(0x38800000) else sub) | sign))
+    keep = _ZERO - _U(a >= _U(0x38800000))  # all ones where the result is normal
+    return np.int16(np.uint16((normal & keep) | (sub & ~keep) | sign))
 
 
 def _put(row, i, v):  # pragma: no cover - replaced by the overload in jitted code

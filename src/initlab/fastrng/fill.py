@@ -8,9 +8,10 @@ thread count, the offset a slice starts at, or the machine.
 
 ``out`` is a 1-D C-contiguous array: float32 or float64, float16 (rounded from the
 single-precision values), or the bits of a bfloat16 tensor (a uint16 or int16 view with
-``encoding="bfloat16"``). Precision: ``"double"`` for float64 buffers, ``"single"`` for the
-others; a single-precision value rounded to bfloat16 or float16 equals the float32 value
-rounded, so a tensor's values do not depend on which of those three dtypes it has.
+``encoding="bfloat16"``). Precision ``"single"`` (the default) computes every value in
+float32 arithmetic and stores it rounded to the buffer's dtype (exactly, for float64), so the
+values do not depend on the dtype; ``"double"`` computes 53-bit values in float64 arithmetic,
+for float64 work that wants them (other values: the two precisions are different streams).
 
 Work is split by size: below :data:`PARALLEL_MIN` elements one thread runs (a parallel region
 costs more than it saves there); above, the kernel runs on ``threads`` threads (numba's thread
@@ -174,7 +175,7 @@ def fill(
     high: float = math.inf,
     clip: tuple[float, float] | None = None,
     encoding: str | None = None,
-    precision: str | None = None,
+    precision: str = "single",
     threads: int | None = None,
 ) -> np.ndarray:
     """Write elements ``[offset, offset + out.size)`` of stream ``key`` into ``out``; return it.
@@ -182,8 +183,8 @@ def fill(
     ``value = loc + scale * X``, ``X`` uniform on [0, 1), standard normal, or standard normal
     conditioned on ``[low, high]`` (truncated_normal, exact inverse-CDF sampling); ``clip``
     keeps the outputs inside absolute bounds against the last ulp of rounding. ``precision``
-    (``"single"``/``"double"``) defaults to double for float64 buffers, single otherwise;
-    ``threads`` caps the threads of a parallel fill (1: always serial).
+    is ``"single"`` (float32 values, rounded to ``out``'s dtype) or ``"double"`` (float64
+    values); ``threads`` caps the threads of a parallel fill (1: always serial).
 
     >>> import numpy as np
     >>> u = fill(np.empty(6, np.float64), "uniform", key=1, loc=-1.0, scale=2.0)
@@ -192,8 +193,6 @@ def fill(
     """
     view, encoding = _kernel_view(out, encoding)
     check_choice("distribution", distribution, DISTRIBUTIONS)
-    if precision is None:
-        precision = "double" if encoding == "float64" else "single"
     check_choice("precision", precision, ("single", "double"))
     offset = check_int("offset", offset, minimum=0)
     if threads is not None:

@@ -47,13 +47,14 @@ def draw_(
     stream: Stream,
     *,
     offset: int = 0,
+    precision: str = "single",
     threads: int | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with ``draw``'s values ``[offset, offset + numel)`` of ``stream``.
 
     ``value = draw.loc + draw.scale * X`` (see :class:`~initlab.rng.Draw`), in the tensor's
-    row-major element order, so the values are those of ``stream.fill`` on a NumPy buffer of
-    the same dtype (bfloat16: float32 values rounded to nearest even). A contiguous CPU
+    row-major element order: the values of ``stream.fill`` on a NumPy buffer, float32 values
+    (``precision="single"``) rounded to the tensor's dtype, or float64 values. A contiguous CPU
     tensor is written through a view of its memory, nothing of its size allocated; a
     ``requires_grad`` leaf is written as under ``no_grad``. Meta tensors are left alone.
 
@@ -70,7 +71,14 @@ def draw_(
             "(float16, bfloat16, float32, float64)."
         )
     if tensor.device.type == "cpu" and tensor.is_contiguous():
-        stream.fill(_numpy_view(tensor), draw, offset=offset, encoding=encoding, threads=threads)
+        stream.fill(
+            _numpy_view(tensor),
+            draw,
+            offset=offset,
+            encoding=encoding,
+            precision=precision,
+            threads=threads,
+        )
         return tensor
     dense = (
         tensor
@@ -78,7 +86,14 @@ def draw_(
         else torch.empty_like(tensor, memory_format=torch.contiguous_format)
     )
     if dense.device.type == "cpu":
-        stream.fill(_numpy_view(dense), draw, offset=offset, encoding=encoding, threads=threads)
+        stream.fill(
+            _numpy_view(dense),
+            draw,
+            offset=offset,
+            encoding=encoding,
+            precision=precision,
+            threads=threads,
+        )
     else:  # another device: fill a CPU buffer chunk by chunk and copy each chunk over
         n = dense.numel()
         flat = dense.detach().view(-1)
@@ -102,13 +117,14 @@ def fill_(
     seed: int,
     name: str = "",
     fans: Fans | None = None,
+    precision: str = "single",
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with ``scheme``'s values from the stream ``(seed, name)``.
 
-    The values depend only on ``(seed, name)``, the shape, the fans and the precision
-    (float64 tensors get double-precision values; float32, bfloat16 and float16 tensors
-    single-precision ones, the half types rounded from float32), never on the device,
-    strides or thread count. Elementwise schemes are drawn straight into the tensor's memory
+    The values depend only on ``(seed, name)``, the shape and the fans, never on the dtype
+    (they are float32 numbers, rounded to bfloat16/float16 and exact in float64; with
+    ``precision="double"`` elementwise schemes draw float64 values instead), the device, the
+    strides or the thread count. Elementwise schemes are drawn straight into the tensor's memory
     (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
     they are (they have no storage). Returns the tensor.
 
@@ -131,7 +147,7 @@ def fill_(
             with torch.no_grad():
                 tensor.fill_(spec.loc)
             return tensor
-        return draw_(tensor, spec, Stream(seed, name))
+        return draw_(tensor, spec, Stream(seed, name), precision=precision)
     values = resolved.sample(shape, Stream(seed, name), fans)
     source = torch.from_numpy(np.ascontiguousarray(values))
     with torch.no_grad():
