@@ -6,7 +6,7 @@ first use, then cached on disk), so :mod:`initlab.rng` imports it only when valu
 See ``docs/rng.md`` for the design, the measurements behind it and the statistical tests.
 """
 
-from initlab.fastrng.fill import (
+from initlab.fastrng.dispatch import (
     DISTRIBUTIONS,
     ENCODINGS,
     PARALLEL_MIN,

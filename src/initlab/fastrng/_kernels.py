@@ -23,9 +23,12 @@ N       Box-Muller: ``(w0, w1)`` -> rows 0, 1;  Box-Muller: ``(w0:w1, w2:w3)`` -
 TN      inverse CDF of U (row j from ``w_j``)   inverse CDF of U
 ======  =====================================  ==========================================
 
-Box-Muller on ``(a, b)``: ``r = sqrt(-2 log u1)``, ``u1 = a 2^-32 + 2^-33`` (so
-``|z| <= 6.77`` in single, ``8.7`` in double), the angle ``2 pi b / 2^32`` reduced exactly
-in integers to a quadrant and ``x`` in [-1/2, 1/2); rows get ``r cos`` and ``r sin``.
+Box-Muller on words ``(a, b)``: ``r = sqrt(-2 log u1)`` with ``u1 = (a + 1/2) 2^-32``
+(single; ``-log u1`` computed from ``1 - u1`` above 1/2, so small radii keep their bits) or
+``(a >> 11 + 1/2) 2^-53`` (double), hence ``|z| <= 6.77`` (single) or ``8.7`` (double); the
+angle ``2 pi (v + 1/2) / 2^24`` (single, ``v = b >> 8``; ``2^53`` and ``b >> 11`` double) is
+split exactly in integers into a quadrant and ``x`` in (-1/2, 1/2), and ``sin(pi x / 2)``,
+``cos(pi x / 2)`` are Taylor polynomials. Rows get ``r cos`` and ``r sin``.
 
 Jitted code is cached on disk by numba (``cache=True``); keeping it all in this one file
 means the cache can never go stale against a helper edited elsewhere.
@@ -233,6 +236,13 @@ def _horner_impl(x, c):
 
 
 @njit(inline="always", error_model="numpy")
+def _log1p_reduced32(f):
+    """log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], by atanh: accurate for tiny f too."""
+    s = f / (f + _F(2.0))
+    return (s + s) * _horner(s * s, _ATANH32)
+
+
+@njit(inline="always", error_model="numpy")
 def _log32(x):
     """Natural log of a positive normal float32 (error below 2 ulp)."""
     bits = _f32_bits(x)
@@ -241,10 +251,32 @@ def _log32(x):
     big = m > _SQRT2_32
     m = m * _F(0.5) if big else m
     e = e + 1 if big else e
-    f = m - _F(1.0)
-    s = f / (f + _F(2.0))
-    logm = (s + s) * _horner(s * s, _ATANH32)
-    return _fma(_F(e), _LN2_32, logm)
+    return _fma(_F(e), _LN2_32, _log1p_reduced32(m - _F(1.0)))
+
+
+@njit(inline="always", error_model="numpy")
+def _neg_log_unit32(a):
+    """``-log(u)``, ``u = (a + 1/2) 2^-32`` for a 32-bit word ``a``: accurate at both ends.
+
+    Below 1/2, ``u``'s own exponent and mantissa; above, ``u = 1 - v`` with ``v`` built
+    from ``2^32 - 1 - a``, so that ``-log(u)`` near 0 keeps every bit (no float32 rounding
+    of ``u`` to 1).
+    """
+    u = (_F(a) + _F(0.5)) * _F(2.0**-32)
+    bits = _f32_bits(u)
+    e_low = np.int64(bits >> _S23) - 127
+    m = _bits_f32((bits & _U(0x7FFFFF)) | _U(0x3F800000))
+    big = m > _SQRT2_32
+    f_low = (m * _F(0.5) if big else m) - _F(1.0)
+    e_low = e_low + 1 if big else e_low
+    v = (_F(_M32 - a) + _F(0.5)) * _F(2.0**-32)
+    near = v <= _F(1.0 - 0.5**0.5)
+    f_high = -v if near else _F(1.0) - (v + v)
+    e_high = 0 if near else -1
+    high = a >= _U(1 << 31)
+    f = f_high if high else f_low
+    e = e_high if high else e_low
+    return -_fma(_F(e), _LN2_32, _log1p_reduced32(f))
 
 
 @njit(inline="always", error_model="numpy")
@@ -265,10 +297,11 @@ def _log64(x):
 
 @njit(inline="always", error_model="numpy")
 def _turn32(b):
-    """(cos, sin) of the angle 2 pi b / 2^32 for a 32-bit word b (24 bits used)."""
+    """(cos, sin) of the angle ``2 pi (v + 1/2) / 2^24``, ``v = b >> 8``: never a multiple
+    of pi/2, so no value is exactly 0."""
     v = b >> _S8
     kk = (v + _U(1 << 21)) >> _U(22)
-    x = _F(np.int64(v) - np.int64(kk << _U(22))) * _F(2.0**-22)
+    x = (_F(np.int64(v) - np.int64(kk << _U(22))) + _F(0.5)) * _F(2.0**-22)
     x2 = x * x
     s = x * _horner(x2, _SIN32)
     c = _horner(x2, _COS32)
@@ -283,10 +316,10 @@ def _turn32(b):
 
 @njit(inline="always", error_model="numpy")
 def _turn64(b):
-    """(cos, sin) of the angle 2 pi b / 2^64 for a 64-bit word b (53 bits used)."""
+    """(cos, sin) of the angle ``2 pi (v + 1/2) / 2^53``, ``v = b >> 11``."""
     v = b >> _S11
     kk = (v + _U(1 << 50)) >> _U(51)
-    x = _D(np.int64(v) - np.int64(kk << _U(51))) * 2.0**-51
+    x = (_D(np.int64(v) - np.int64(kk << _U(51))) + 0.5) * 2.0**-51
     x2 = x * x
     s = x * _horner(x2, _SIN64)
     c = _horner(x2, _COS64)
@@ -301,8 +334,7 @@ def _turn64(b):
 
 @njit(inline="always", error_model="numpy")
 def _box_muller32(a, b):
-    u1 = _F(a) * _F(2.0**-32) + _F(2.0**-33)
-    r = _sqrt(_F(-2.0) * _log32(u1))
+    r = _sqrt(_F(2.0) * _neg_log_unit32(a))
     c, s = _turn32(b)
     return r * c, r * s
 
@@ -530,6 +562,9 @@ def _trunc64(hi, lo, p):
     return min(max(_fma(z, p[1], p[0]), p[8]), p[9])
 
 
+UNIFORM, NORMAL, TRUNCATED = 0, 1, 2
+
+
 @njit(inline="always", error_model="numpy")
 def _uniform32(w, p):
     return _fma(_F(w >> _S8) * _F(2.0**-24), p[1], p[0])
@@ -560,18 +595,17 @@ def _f16_bits(v):
     # Normal range: rebias the exponent (127 -> 15) and round 23 -> 10 mantissa bits.
     r = a - _U(0x38000000)
     normal = (r + _U(0xFFF) + ((r >> _U(13)) & _U(1))) >> _U(13)
-    normal = min(normal, _U(0x7C00))  # overflow -> infinity
+    normal = _U(0x7C00) if normal > _U(0x7C00) else normal  # overflow -> infinity
     # Subnormal range (|v| < 2^-14): adding 1/2 rounds at 2^-24, the float16 quantum.
     sub = _f32_bits(_bits_f32(a) + _F(0.5)) - _U(0x3F000000)
-    keep = _ZERO - _U(a >= _U(0x38800000))  # all ones where the result is normal
-    return np.int16(np.uint16((normal & keep) | (sub & ~keep) | sign))
+    return np.int16(np.uint16((normal if a >= _U(0x38800000) else sub) | sign))
 
 
 def _put(row, i, v):  # pragma: no cover - replaced by the overload in jitted code
     raise NotImplementedError
 
 
-@overload(_put, inline="always")
+@overload(_put)
 def _put_impl(row, i, v):
     kind = row.dtype
     if kind == types.float32 or kind == types.float64:
@@ -602,166 +636,202 @@ def encode_half(values, out):
 
 
 # ------------------------------------------------------------------------------------------
-# Tiles. A tile is LANES blocks; ``dst[o : o + tile]`` receives tile ``t``'s values.
+# Tiles: ``dst[o : o + tile]`` (float32 for single precision, float64 for double) receives
+# tile ``t`` (blocks t * LANES ... t * LANES + 63). One vectorized loop per distribution; the
+# branch is taken once per tile. Other output dtypes go through a one-tile scratch buffer
+# (``_emit``), so the expensive loops are compiled once per precision, not once per dtype.
 # ------------------------------------------------------------------------------------------
 
 
 @njit(error_model="numpy")
-def _uniform_tile32(dst, o, t, k0, k1, p):
+def _tile_single(dst, o, t, k0, k1, p, dist):
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     r2 = dst[o + 2 * LANES : o + 3 * LANES]
     r3 = dst[o + 3 * LANES : o + 4 * LANES]
     base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        _put(r0, lane, _uniform32(w0, p))
-        _put(r1, lane, _uniform32(w1, p))
-        _put(r2, lane, _uniform32(w2, p))
-        _put(r3, lane, _uniform32(w3, p))
+    if dist == UNIFORM:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            r0[lane] = _uniform32(w0, p)
+            r1[lane] = _uniform32(w1, p)
+            r2[lane] = _uniform32(w2, p)
+            r3[lane] = _uniform32(w3, p)
+    elif dist == NORMAL:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            z0, z1 = _box_muller32(w0, w1)
+            z2, z3 = _box_muller32(w2, w3)
+            r0[lane] = _fma(z0, p[1], p[0])
+            r1[lane] = _fma(z1, p[1], p[0])
+            r2[lane] = _fma(z2, p[1], p[0])
+            r3[lane] = _fma(z3, p[1], p[0])
+    else:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            r0[lane] = _trunc32(w0, p)
+            r1[lane] = _trunc32(w1, p)
+            r2[lane] = _trunc32(w2, p)
+            r3[lane] = _trunc32(w3, p)
 
 
 @njit(error_model="numpy")
-def _normal_tile32(dst, o, t, k0, k1, p):
-    r0 = dst[o : o + LANES]
-    r1 = dst[o + LANES : o + 2 * LANES]
-    r2 = dst[o + 2 * LANES : o + 3 * LANES]
-    r3 = dst[o + 3 * LANES : o + 4 * LANES]
-    base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        z0, z1 = _box_muller32(w0, w1)
-        z2, z3 = _box_muller32(w2, w3)
-        _put(r0, lane, _fma(z0, p[1], p[0]))
-        _put(r1, lane, _fma(z1, p[1], p[0]))
-        _put(r2, lane, _fma(z2, p[1], p[0]))
-        _put(r3, lane, _fma(z3, p[1], p[0]))
-
-
-@njit(error_model="numpy")
-def _truncated_tile32(dst, o, t, k0, k1, p):
-    r0 = dst[o : o + LANES]
-    r1 = dst[o + LANES : o + 2 * LANES]
-    r2 = dst[o + 2 * LANES : o + 3 * LANES]
-    r3 = dst[o + 3 * LANES : o + 4 * LANES]
-    base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        _put(r0, lane, _trunc32(w0, p))
-        _put(r1, lane, _trunc32(w1, p))
-        _put(r2, lane, _trunc32(w2, p))
-        _put(r3, lane, _trunc32(w3, p))
-
-
-@njit(error_model="numpy")
-def _uniform_tile64(dst, o, t, k0, k1, p):
+def _tile_double(dst, o, t, k0, k1, p, dist):
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        _put(r0, lane, _uniform64(w0, w1, p))
-        _put(r1, lane, _uniform64(w2, w3, p))
-
-
-@njit(error_model="numpy")
-def _normal_tile64(dst, o, t, k0, k1, p):
-    r0 = dst[o : o + LANES]
-    r1 = dst[o + LANES : o + 2 * LANES]
-    base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        z0, z1 = _box_muller64((w0 << _S32) | w1, (w2 << _S32) | w3)
-        _put(r0, lane, _fma(z0, p[1], p[0]))
-        _put(r1, lane, _fma(z1, p[1], p[0]))
-
-
-@njit(error_model="numpy")
-def _truncated_tile64(dst, o, t, k0, k1, p):
-    r0 = dst[o : o + LANES]
-    r1 = dst[o + LANES : o + 2 * LANES]
-    base = _U(t) * _U(LANES)
-    for lane in range(LANES):
-        w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-        _put(r0, lane, _trunc64(w0, w1, p))
-        _put(r1, lane, _trunc64(w2, w3, p))
+    if dist == UNIFORM:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            r0[lane] = _uniform64(w0, w1, p)
+            r1[lane] = _uniform64(w2, w3, p)
+    elif dist == NORMAL:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            z0, z1 = _box_muller64((w0 << _S32) | w1, (w2 << _S32) | w3)
+            r0[lane] = _fma(z0, p[1], p[0])
+            r1[lane] = _fma(z1, p[1], p[0])
+    else:
+        for lane in range(LANES):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            r0[lane] = _trunc64(w0, w1, p)
+            r1[lane] = _trunc64(w2, w3, p)
 
 
 # ------------------------------------------------------------------------------------------
-# Entry points, serial and parallel: ``out`` (1-D, contiguous, a whole number of tiles)
-# receives tiles first_tile, first_tile + 1, ...; ``k0, k1`` the key words, ``p`` the
-# parameters. ``out`` is float32 / uint16 (bfloat16 bits) / int16 (float16 bits) for the
-# single-precision kernels, any of those or float64 for the double-precision ones.
+# Entry points. ``out`` (1-D, contiguous) receives elements [first, first + out.size) of the
+# stream; ``keys`` holds the key words (k0, k1), ``params`` the 10 parameters (float32 for
+# single precision, float64 for double); ``dist`` is UNIFORM, NORMAL or TRUNCATED. ``out`` is
+# float32 / uint16 (bfloat16 bits) / int16 (float16 bits) / float64. Tiles only partly inside
+# ``out`` go through a one-tile scratch buffer; the others are written in place.
 # ------------------------------------------------------------------------------------------
 
 
+@njit(inline="always", error_model="numpy")
+def _unpack(params):
+    return (
+        params[0], params[1], params[2], params[3], params[4],
+        params[5], params[6], params[7], params[8], params[9],
+    )  # fmt: skip
+
+
+@njit(inline="always", error_model="numpy")
+def _span(first, n, tile):
+    """Partial tiles at the ends (head, tail; -1 if none) and the whole tiles [t0, t1)."""
+    ta, tb = first // tile, (first + n - 1) // tile
+    t0 = -(-first // tile)
+    t1 = max((first + n) // tile, t0)
+    head = ta if ta < t0 else -1
+    tail = tb if tb >= t1 and tb != head else -1
+    return head, tail, t0, t1
+
+
+@njit(inline="always", error_model="numpy")
+def _copy_in(out, scratch, start):
+    for i in range(max(start, 0), min(start + scratch.size, out.size)):
+        _put(out, i, scratch[i - start])
+
+
+def _compute(scratch, t, k0, k1, p, dist):  # pragma: no cover - overloaded below
+    raise NotImplementedError
+
+
+@overload(_compute, inline="always")
+def _compute_impl(scratch, t, k0, k1, p, dist):
+    """Tile ``t`` into ``scratch``: the single kernel for float32, the double for float64."""
+    if scratch.dtype == types.float32:
+
+        def single(scratch, t, k0, k1, p, dist):
+            _tile_single(scratch, 0, t, k0, k1, p, dist)
+
+        return single
+
+    def double(scratch, t, k0, k1, p, dist):
+        _tile_double(scratch, 0, t, k0, k1, p, dist)
+
+    return double
+
+
+def _emit(out, o, t, k0, k1, p, dist, scratch):  # pragma: no cover - overloaded below
+    raise NotImplementedError
+
+
+@overload(_emit, inline="always")
+def _emit_impl(out, o, t, k0, k1, p, dist, scratch):
+    """Whole tile ``t`` into ``out[o:]``: in place if ``out`` has the compute dtype."""
+    if out.dtype == scratch.dtype == types.float32:
+
+        def direct_single(out, o, t, k0, k1, p, dist, scratch):
+            _tile_single(out, o, t, k0, k1, p, dist)
+
+        return direct_single
+    if out.dtype == scratch.dtype == types.float64:
+
+        def direct_double(out, o, t, k0, k1, p, dist, scratch):
+            _tile_double(out, o, t, k0, k1, p, dist)
+
+        return direct_double
+
+    def through_scratch(out, o, t, k0, k1, p, dist, scratch):
+        _compute(scratch, t, k0, k1, p, dist)
+        dst = out[o : o + scratch.size]
+        for i in range(scratch.size):
+            _put(dst, i, scratch[i])
+
+    return through_scratch
+
+
+@njit(inline="always", error_model="numpy")
+def _edges(out, first, k0, k1, p, dist, scratch):
+    """Write the tiles only partly inside ``out``; return the whole tiles' range [t0, t1)."""
+    tile = scratch.size
+    head, tail, t0, t1 = _span(first, out.size, tile)
+    for t in (head, tail):
+        if t >= 0:
+            _compute(scratch, t, k0, k1, p, dist)
+            _copy_in(out, scratch, t * tile - first)
+    return t0, t1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def uniform_single(out, first_tile, k0, k1, p):
-    for i in range(out.size // SINGLE_TILE):
-        _uniform_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
+def fill_single(out, first, keys, params, dist):
+    if out.size == 0:
+        return
+    p, k0, k1 = _unpack(params), keys[0], keys[1]
+    scratch = np.empty(SINGLE_TILE, dtype=np.float32)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
+    for t in range(t0, t1):
+        _emit(out, t * SINGLE_TILE - first, t, k0, k1, p, dist, scratch)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def uniform_single_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // SINGLE_TILE):
-        _uniform_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
+def fill_single_parallel(out, first, keys, params, dist):
+    if out.size == 0:
+        return
+    p, k0, k1 = _unpack(params), keys[0], keys[1]
+    t0, t1 = _edges(out, first, k0, k1, p, dist, np.empty(SINGLE_TILE, dtype=np.float32))
+    for t in prange(t0, t1):
+        scratch = np.empty(SINGLE_TILE, dtype=np.float32)
+        _emit(out, t * SINGLE_TILE - first, t, k0, k1, p, dist, scratch)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def normal_single(out, first_tile, k0, k1, p):
-    for i in range(out.size // SINGLE_TILE):
-        _normal_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
+def fill_double(out, first, keys, params, dist):
+    if out.size == 0:
+        return
+    p, k0, k1 = _unpack(params), keys[0], keys[1]
+    scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
+    for t in range(t0, t1):
+        _emit(out, t * DOUBLE_TILE - first, t, k0, k1, p, dist, scratch)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def normal_single_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // SINGLE_TILE):
-        _normal_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def truncated_single(out, first_tile, k0, k1, p):
-    for i in range(out.size // SINGLE_TILE):
-        _truncated_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def truncated_single_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // SINGLE_TILE):
-        _truncated_tile32(out, i * SINGLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def uniform_double(out, first_tile, k0, k1, p):
-    for i in range(out.size // DOUBLE_TILE):
-        _uniform_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def uniform_double_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // DOUBLE_TILE):
-        _uniform_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def normal_double(out, first_tile, k0, k1, p):
-    for i in range(out.size // DOUBLE_TILE):
-        _normal_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def normal_double_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // DOUBLE_TILE):
-        _normal_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def truncated_double(out, first_tile, k0, k1, p):
-    for i in range(out.size // DOUBLE_TILE):
-        _truncated_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def truncated_double_parallel(out, first_tile, k0, k1, p):
-    for i in prange(out.size // DOUBLE_TILE):
-        _truncated_tile64(out, i * DOUBLE_TILE, first_tile + i, k0, k1, p)
+def fill_double_parallel(out, first, keys, params, dist):
+    if out.size == 0:
+        return
+    p, k0, k1 = _unpack(params), keys[0], keys[1]
+    t0, t1 = _edges(out, first, k0, k1, p, dist, np.empty(DOUBLE_TILE, dtype=np.float64))
+    for t in prange(t0, t1):
+        scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
+        _emit(out, t * DOUBLE_TILE - first, t, k0, k1, p, dist, scratch)

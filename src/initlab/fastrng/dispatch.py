@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -43,34 +44,38 @@ DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 ENCODINGS = ("float16", "bfloat16", "float32", "float64")
 #: Fewest elements for which the parallel kernel is used.
 PARALLEL_MIN = 1 << 17
+#: Tiles a thread takes at a time in a parallel fill.
+PARALLEL_CHUNK = 16
 
-_TILES = {"single": _kernels.SINGLE_TILE, "double": _kernels.DOUBLE_TILE}
-_SERIAL = {
-    ("uniform", "single"): _kernels.uniform_single,
-    ("normal", "single"): _kernels.normal_single,
-    ("truncated_normal", "single"): _kernels.truncated_single,
-    ("uniform", "double"): _kernels.uniform_double,
-    ("normal", "double"): _kernels.normal_double,
-    ("truncated_normal", "double"): _kernels.truncated_double,
-}
-_PARALLEL = {
-    ("uniform", "single"): _kernels.uniform_single_parallel,
-    ("normal", "single"): _kernels.normal_single_parallel,
-    ("truncated_normal", "single"): _kernels.truncated_single_parallel,
-    ("uniform", "double"): _kernels.uniform_double_parallel,
-    ("normal", "double"): _kernels.normal_double_parallel,
-    ("truncated_normal", "double"): _kernels.truncated_double_parallel,
-}
+_DIST = {"uniform": _kernels.UNIFORM, "normal": _kernels.NORMAL}
+_DIST["truncated_normal"] = _kernels.TRUNCATED
+_SERIAL = {"single": _kernels.fill_single, "double": _kernels.fill_double}
+_PARALLEL = {"single": _kernels.fill_single_parallel, "double": _kernels.fill_double_parallel}
 # numba's OpenMP layer must not be entered from two threads at once or after a fork.
 _PARALLEL_LOCK = threading.Lock()
 _PARALLEL_PID: list[int] = []
 
 
-def _key_words(key: int) -> tuple[np.uint64, np.uint64]:
+@functools.lru_cache(maxsize=1024)
+def _keys(key: int) -> np.ndarray:
+    """The key's two 32-bit words, as the kernels take them."""
     key = check_int("key", key, minimum=0)
     if key >= 1 << 64:
         raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
-    return np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
+    return np.array([key & 0xFFFFFFFF, key >> 32], dtype=np.uint64)
+
+
+_BY_DTYPE = {
+    np.dtype(np.float16): ("float16", np.int16),
+    np.dtype(np.float32): ("float32", None),
+    np.dtype(np.float64): ("float64", None),
+}
+_HOLDERS = {
+    "float16": ((np.float16, np.int16, np.uint16), np.int16),
+    "bfloat16": ((np.uint16, np.int16), np.uint16),
+    "float32": ((np.float32,), None),
+    "float64": ((np.float64,), None),
+}
 
 
 def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str]:
@@ -82,32 +87,24 @@ def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str
             f"out with shape {out.shape} is not valid; allowed: a writeable 1-D C-contiguous "
             "array (reshape(-1) a contiguous array first)."
         )
-    kind = out.dtype
     if encoding is None:
-        by_dtype = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32"}
-        by_dtype[np.dtype(np.float64)] = "float64"
-        if kind not in by_dtype:
+        found = _BY_DTYPE.get(out.dtype)
+        if found is None:
             raise TypeError(
-                f"out.dtype={kind.name!r} is not valid; allowed: float16, float32, float64, "
-                "or uint16/int16 with encoding='bfloat16' or 'float16'."
+                f"out.dtype={out.dtype.name!r} is not valid; allowed: float16, float32, "
+                "float64, or uint16/int16 with encoding='bfloat16' or 'float16'."
             )
-        encoding = by_dtype[kind]
+        encoding, bits = found
     else:
         check_choice("encoding", encoding, ENCODINGS)
-        wanted = {"float32": (np.float32,), "float64": (np.float64,)}
-        wanted |= {"float16": (np.float16, np.int16, np.uint16)}
-        wanted |= {"bfloat16": (np.uint16, np.int16)}
-        if kind.type not in wanted[encoding]:
+        holders, bits = _HOLDERS[encoding]
+        if out.dtype.type not in holders:
+            allowed = ", ".join(np.dtype(t).name for t in holders)
             raise TypeError(
-                f"out.dtype={kind.name!r} does not hold encoding={encoding!r}; allowed: "
-                + ", ".join(np.dtype(t).name for t in wanted[encoding])
-                + "."
+                f"out.dtype={out.dtype.name!r} does not hold encoding={encoding!r}; "
+                f"allowed: {allowed}."
             )
-    if encoding == "float16":
-        return out.view(np.int16), encoding
-    if encoding == "bfloat16":
-        return out.view(np.uint16), encoding
-    return out, encoding
+    return (out if bits is None else out.view(bits)), encoding
 
 
 def _inward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
@@ -120,6 +117,7 @@ def _inward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
     return a, b
 
 
+@functools.lru_cache(maxsize=1024)
 def _params(
     distribution: str,
     precision: str,
@@ -128,7 +126,12 @@ def _params(
     low: float,
     high: float,
     clip: tuple[float, float] | None,
-) -> tuple[str, tuple]:
+) -> tuple[str, np.ndarray]:
+    """The kernels' 10 parameters (see ``_kernels``) and the precision actually used."""
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_choice("precision", precision, ("single", "double"))
+    loc = check_real("loc", loc)
+    scale = check_real("scale", scale, minimum=0.0)
     c0 = c1 = centred = sign = 0.0
     if distribution == "truncated_normal":
         plan = plan_truncation(low, high, precision)
@@ -139,8 +142,8 @@ def _params(
     dtype = np.float32 if precision == "single" else np.float64
     clip_lo, clip_hi = _inward(*(clip if clip is not None else (-math.inf, math.inf)), dtype)
     z_lo, z_hi = _inward(low, high, dtype)
-    values = (loc, scale, c0, c1, centred, sign)
-    return precision, (*(dtype(v) for v in values), z_lo, z_hi, clip_lo, clip_hi)
+    values = (loc, scale, c0, c1, centred, sign, z_lo, z_hi, clip_lo, clip_hi)
+    return precision, np.array(values, dtype=dtype)
 
 
 def _use_parallel(n: int, threads: int | None) -> bool:
@@ -150,16 +153,20 @@ def _use_parallel(n: int, threads: int | None) -> bool:
     return not _PARALLEL_PID or _PARALLEL_PID[0] == os.getpid()
 
 
-def _run_parallel(kernel, view, first_tile, k0, k1, params, threads: int | None) -> None:
+def _run_parallel(kernel, args: tuple, threads: int | None) -> None:
     with _PARALLEL_LOCK:
         if not _PARALLEL_PID:
             _PARALLEL_PID.append(os.getpid())
         before = numba.get_num_threads()
         count = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(count)
+        # Dynamic scheduling in chunks of tiles: a thread slowed down by another process on
+        # its core does not hold the others up as a static split would.
+        chunk = numba.set_parallel_chunksize(PARALLEL_CHUNK)
         try:
-            kernel(view, first_tile, k0, k1, params)
+            kernel(*args)
         finally:
+            numba.set_parallel_chunksize(chunk)
             numba.set_num_threads(before)
 
 
@@ -192,39 +199,18 @@ def fill(
     True
     """
     view, encoding = _kernel_view(out, encoding)
-    check_choice("distribution", distribution, DISTRIBUTIONS)
-    check_choice("precision", precision, ("single", "double"))
     offset = check_int("offset", offset, minimum=0)
     if threads is not None:
         check_int("threads", threads, minimum=1)
-    loc = check_real("loc", loc)
-    scale = check_real("scale", scale, minimum=0.0)
-    k0, k1 = _key_words(key)
+    keys = _keys(key)
     precision, params = _params(distribution, precision, loc, scale, low, high, clip)
-    n = view.size
-    if n == 0:
+    if view.size == 0:
         return out
-    tile = _TILES[precision]
-    serial = _SERIAL[distribution, precision]
-    # Tiles [t_head, t_tail] touch the request; those fully inside are [t_body, t_end).
-    stop = offset + n
-    t_head, t_tail = offset // tile, (stop - 1) // tile
-    t_body = -(-offset // tile)
-    t_end = max(stop // tile, t_body)
-    if t_end > t_body:
-        a = t_body * tile - offset
-        body = view[a : a + (t_end - t_body) * tile]
-        if _use_parallel(body.size, threads):
-            _run_parallel(_PARALLEL[distribution, precision], body, t_body, k0, k1, params, threads)
-        else:
-            serial(body, t_body, k0, k1, params)
-    edges = {t for t in (t_head, t_tail) if not t_body <= t < t_end}
-    if edges:
-        scratch = np.empty(tile, dtype=view.dtype)
-        for t in sorted(edges):
-            serial(scratch, t, k0, k1, params)
-            lo, hi = max(t * tile, offset), min((t + 1) * tile, stop)
-            view[lo - offset : hi - offset] = scratch[lo - t * tile : hi - t * tile]
+    args = (view, offset, keys, params, _DIST[distribution])
+    if _use_parallel(view.size, threads):
+        _run_parallel(_PARALLEL[precision], args, threads)
+    else:
+        _SERIAL[precision](*args)
     return out
 
 
@@ -257,6 +243,6 @@ def philox4x32(counters: np.ndarray, key: int) -> np.ndarray:
     counters = np.asarray(counters)
     if counters.ndim != 2 or counters.shape[1] != 4:
         raise ValueError(f"counters of shape {counters.shape} is not valid; allowed: (n, 4).")
-    k0, k1 = _key_words(key)
-    words = _kernels.philox_blocks(counters.astype(np.uint64), k0, k1)
+    keys = _keys(key)
+    words = _kernels.philox_blocks(counters.astype(np.uint64), keys[0], keys[1])
     return words.astype(np.uint32)
