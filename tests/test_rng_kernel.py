@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
+import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,8 @@ from scipy import special
 from tests.conftest import SRC
 
 from initlab import fastrng
-from initlab.fastrng import _kernels, dispatch, quantile_fit
+from initlab.fastrng import _kernels, quantile_fit
+from initlab.fastrng import threads as threads_module
 from initlab.fastrng.truncation import plan_truncation
 from initlab.rng import Stream, philox4x32
 
@@ -188,35 +190,48 @@ def test_half_encoders_round_like_numpy_and_torch():
 @pytest.mark.parametrize("distribution", ["uniform", "normal", "truncated_normal"])
 @pytest.mark.parametrize("precision", ["single", "double"])
 def test_bitwise_identical_with_1_and_2_threads(distribution, precision):
-    n = fastrng.PARALLEL_MIN * 3 + 12_345  # large enough for the parallel kernel
+    n = fastrng.PARALLEL_MIN * 2 + 12_345  # large enough to be shared between threads
     kw = {"low": -2.0, "high": 2.0} if distribution == "truncated_normal" else {}
     out = {}
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         out[threads] = fastrng.fill(np.empty(n, np.float32), distribution, 99, offset=777,
                                     threads=threads, precision=precision, **kw)  # fmt: skip
     assert np.array_equal(out[1].view(np.uint32), out[2].view(np.uint32))
-    # The parallel kernel itself, on one and on two of numba's threads.
-    keys = np.array([99 & 0xFFFFFFFF, 99 >> 32], dtype=np.uint64)
-    params = dispatch._params(distribution, precision, 0.0, 1.0,
-                                                -2.0, 2.0, None)[1]  # fmt: skip
-    kernel = (
-        _kernels.fill_single_parallel
-        if params.dtype == np.float32
-        else (_kernels.fill_double_parallel)
-    )
-    dist = {"uniform": 0, "normal": 1, "truncated_normal": 2}[distribution]
-    results = []
-    before = numba.get_num_threads()
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
-            buf = np.empty(n, np.float32)
-            kernel(buf, 777, keys, params, dist)
-            results.append(buf)
-    finally:
-        numba.set_num_threads(before)
-    assert np.array_equal(results[0].view(np.uint32), results[1].view(np.uint32))
-    assert np.array_equal(results[0].view(np.uint32), out[1].view(np.uint32))
+    assert np.array_equal(out[1].view(np.uint32), out[3].view(np.uint32))
+
+
+def test_chunked_runner_covers_every_element_once_whatever_the_split():
+    for first, n, chunk, threads in [(0, 10, 4, 2), (3, 1000, 64, 3), (5, 7, 64, 2), (0, 0, 8, 2)]:
+        hits = np.zeros(n, dtype=np.int64)
+
+        def work(part, start, hits=hits, first=first, chunk=chunk):
+            hits[start - first : start - first + part.size] += 1
+            assert part.size <= chunk
+
+        threads_module.run_chunked(work, np.empty(n), first, threads, chunk=chunk)
+        assert (hits == 1).all()
+    with pytest.raises(ZeroDivisionError):
+        threads_module.run_chunked(lambda part, start: 1 / 0, np.empty(100), 0, 2, chunk=10)
+
+
+def test_pool_is_recreated_in_a_forked_child(monkeypatch):
+    monkeypatch.setitem(threads_module._POOL, "pid", -1)  # as if created by another process
+    executor = threads_module._executor(1)
+    assert threads_module._POOL["pid"] == os.getpid()
+    assert executor is threads_module._POOL["executor"]
+
+
+def test_fill_works_in_a_forked_child():
+    """A child forked after parallel fills (its parent's pool threads gone) still fills."""
+    n = fastrng.PARALLEL_MIN * 2
+    parent = fastrng.fill(np.empty(n, np.float32), "normal", 3, threads=2)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        digest = pool.apply_async(_child_digest, (n,)).get(timeout=120)
+    assert digest == _digest(parent)
+
+
+def _child_digest(n: int) -> str:
+    return _digest(fastrng.fill(np.empty(n, np.float32), "normal", 3, threads=2))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
@@ -276,18 +291,6 @@ def test_same_values_in_a_fresh_process():
         _digest(s.truncated_normal(5003, -2.0, 2.0, dtype=np.float32)),
     ]
     assert result.stdout.split() == here
-
-
-def test_fork_child_uses_serial_kernel(monkeypatch):
-    from initlab.fastrng import dispatch as fill_module
-
-    monkeypatch.setattr(fill_module, "_PARALLEL_PID", [-1])  # as if the parent were another
-    assert not fill_module._use_parallel(fastrng.PARALLEL_MIN * 4, None)
-    assert not fill_module._use_parallel(10, None)
-    monkeypatch.setattr(fill_module, "_PARALLEL_PID", [])
-    assert fill_module._use_parallel(fastrng.PARALLEL_MIN, None) == (
-        numba.config.NUMBA_NUM_THREADS > 1
-    )
 
 
 def test_bad_buffers_name_the_parameter():

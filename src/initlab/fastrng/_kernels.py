@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic, overload
 
 LANES = 64
@@ -804,17 +804,6 @@ def fill_single(out, first, keys, params, dist):
         _emit(out, t * SINGLE_TILE - first, t, k0, k1, p, dist, scratch)
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def fill_single_parallel(out, first, keys, params, dist):
-    if out.size == 0:
-        return
-    p, k0, k1 = _unpack(params), keys[0], keys[1]
-    t0, t1 = _edges(out, first, k0, k1, p, dist, np.empty(SINGLE_TILE, dtype=np.float32))
-    for t in prange(t0, t1):
-        scratch = np.empty(SINGLE_TILE, dtype=np.float32)
-        _emit(out, t * SINGLE_TILE - first, t, k0, k1, p, dist, scratch)
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def fill_double(out, first, keys, params, dist):
     if out.size == 0:
@@ -823,15 +812,4 @@ def fill_double(out, first, keys, params, dist):
     scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
     t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
     for t in range(t0, t1):
-        _emit(out, t * DOUBLE_TILE - first, t, k0, k1, p, dist, scratch)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def fill_double_parallel(out, first, keys, params, dist):
-    if out.size == 0:
-        return
-    p, k0, k1 = _unpack(params), keys[0], keys[1]
-    t0, t1 = _edges(out, first, k0, k1, p, dist, np.empty(DOUBLE_TILE, dtype=np.float64))
-    for t in prange(t0, t1):
-        scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
         _emit(out, t * DOUBLE_TILE - first, t, k0, k1, p, dist, scratch)

@@ -13,9 +13,10 @@ float32 arithmetic and stores it rounded to the buffer's dtype (exactly, for flo
 values do not depend on the dtype; ``"double"`` computes 53-bit values in float64 arithmetic,
 for float64 work that wants them (other values: the two precisions are different streams).
 
-Work is split by size: below :data:`PARALLEL_MIN` elements one thread runs (a parallel region
-costs more than it saves there); above, the kernel runs on ``threads`` threads (numba's thread
-count by default). Partial tiles at either end go through a one-tile scratch buffer.
+Work is split by size: below :data:`PARALLEL_MIN` elements the calling thread fills alone
+(starting threads would cost more than it saves); above, ``threads`` threads (all CPUs by
+default, see :mod:`initlab.fastrng.threads`) share the chunks. Partial tiles at either end go
+through a one-tile scratch buffer.
 
 >>> import numpy as np
 >>> a = fill(np.empty(10, np.float32), "normal", key=7)
@@ -28,32 +29,24 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import threading
 
-import numba
 import numpy as np
 
 from initlab._validation import check_choice, check_int, check_real
 from initlab.fastrng import _kernels
+from initlab.fastrng.threads import available_threads, run_chunked
 from initlab.fastrng.truncation import plan_truncation
 
 __all__ = ["DISTRIBUTIONS", "ENCODINGS", "PARALLEL_MIN", "fill", "fill_constant", "philox4x32"]
 
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 ENCODINGS = ("float16", "bfloat16", "float32", "float64")
-#: Fewest elements for which the parallel kernel is used.
-PARALLEL_MIN = 1 << 17
-#: Tiles a thread takes at a time in a parallel fill.
-PARALLEL_CHUNK = 16
+#: Fewest elements for which a fill is shared between threads.
+PARALLEL_MIN = 1 << 19
 
 _DIST = {"uniform": _kernels.UNIFORM, "normal": _kernels.NORMAL}
 _DIST["truncated_normal"] = _kernels.TRUNCATED
-_SERIAL = {"single": _kernels.fill_single, "double": _kernels.fill_double}
-_PARALLEL = {"single": _kernels.fill_single_parallel, "double": _kernels.fill_double_parallel}
-# numba's OpenMP layer must not be entered from two threads at once or after a fork.
-_PARALLEL_LOCK = threading.Lock()
-_PARALLEL_PID: list[int] = []
+_KERNELS = {"single": _kernels.fill_single, "double": _kernels.fill_double}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -82,7 +75,8 @@ def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str
     """``out`` as the kernels want it (float16 as int16 bits, bfloat16 as uint16 bits)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out={type(out).__name__} is not valid; allowed: a numpy.ndarray.")
-    if out.ndim != 1 or not out.flags.c_contiguous or not out.flags.writeable:
+    flags = out.flags
+    if out.ndim != 1 or not flags.c_contiguous or not flags.writeable:
         raise ValueError(
             f"out with shape {out.shape} is not valid; allowed: a writeable 1-D C-contiguous "
             "array (reshape(-1) a contiguous array first)."
@@ -146,30 +140,6 @@ def _params(
     return precision, np.array(values, dtype=dtype)
 
 
-def _use_parallel(n: int, threads: int | None) -> bool:
-    if n < PARALLEL_MIN or threads == 1 or numba.config.NUMBA_NUM_THREADS < 2:
-        return False
-    # After a fork the OpenMP runtime of the parent is unusable: stay serial in the child.
-    return not _PARALLEL_PID or _PARALLEL_PID[0] == os.getpid()
-
-
-def _run_parallel(kernel, args: tuple, threads: int | None) -> None:
-    with _PARALLEL_LOCK:
-        if not _PARALLEL_PID:
-            _PARALLEL_PID.append(os.getpid())
-        before = numba.get_num_threads()
-        count = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
-        numba.set_num_threads(count)
-        # Dynamic scheduling in chunks of tiles: a thread slowed down by another process on
-        # its core does not hold the others up as a static split would.
-        chunk = numba.set_parallel_chunksize(PARALLEL_CHUNK)
-        try:
-            kernel(*args)
-        finally:
-            numba.set_parallel_chunksize(chunk)
-            numba.set_num_threads(before)
-
-
 def fill(
     out: np.ndarray,
     distribution: str,
@@ -199,18 +169,20 @@ def fill(
     True
     """
     view, encoding = _kernel_view(out, encoding)
-    offset = check_int("offset", offset, minimum=0)
+    if type(offset) is not int or offset < 0:
+        offset = check_int("offset", offset, minimum=0)
     if threads is not None:
         check_int("threads", threads, minimum=1)
     keys = _keys(key)
     precision, params = _params(distribution, precision, loc, scale, low, high, clip)
     if view.size == 0:
         return out
-    args = (view, offset, keys, params, _DIST[distribution])
-    if _use_parallel(view.size, threads):
-        _run_parallel(_PARALLEL[precision], args, threads)
-    else:
-        _SERIAL[precision](*args)
+    kernel, dist = _KERNELS[precision], _DIST[distribution]
+    if view.size < PARALLEL_MIN or threads == 1:
+        kernel(view, offset, keys, params, dist)
+        return out
+    count = available_threads() if threads is None else threads
+    run_chunked(lambda part, first: kernel(part, first, keys, params, dist), view, offset, count)
     return out
 
 

@@ -21,9 +21,10 @@ from initlab.fans import Fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import Scheme, get_scheme
 
-__all__ = ["draw_", "fill_"]
+__all__ = ["ENCODINGS", "draw_", "fill_", "numpy_view"]
 
-_ENCODING = {
+#: The kernels' name for each torch dtype they write.
+ENCODINGS = {
     torch.float32: "float32",
     torch.float64: "float64",
     torch.float16: "float16",
@@ -33,12 +34,17 @@ _ENCODING = {
 CHUNK = 1 << 22
 
 
-def _numpy_view(tensor: torch.Tensor) -> np.ndarray:
-    """The flat NumPy view of a contiguous CPU tensor's memory (half types as their bits)."""
-    flat = tensor.detach().view(-1)
+def numpy_view(tensor: torch.Tensor) -> np.ndarray:
+    """The flat NumPy view of a contiguous CPU tensor's memory (half types as their bits).
+
+    >>> t = torch.zeros(2, 2, dtype=torch.bfloat16)
+    >>> numpy_view(t).dtype, numpy_view(t).shape
+    (dtype('int16'), (4,))
+    """
+    plain = tensor.detach() if tensor.requires_grad else tensor
     if tensor.dtype in (torch.float16, torch.bfloat16):
-        return flat.view(torch.int16).numpy()
-    return flat.numpy()
+        plain = plain.view(torch.int16)
+    return plain.numpy().reshape(-1)
 
 
 def draw_(
@@ -64,7 +70,7 @@ def draw_(
     """
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
-    encoding = _ENCODING.get(tensor.dtype)
+    encoding = ENCODINGS.get(tensor.dtype)
     if encoding is None:
         raise TypeError(
             f"tensor.dtype={tensor.dtype} is not valid; allowed: a floating-point tensor "
@@ -72,7 +78,7 @@ def draw_(
         )
     if tensor.device.type == "cpu" and tensor.is_contiguous():
         stream.fill(
-            _numpy_view(tensor),
+            numpy_view(tensor),
             draw,
             offset=offset,
             encoding=encoding,
@@ -87,7 +93,7 @@ def draw_(
     )
     if dense.device.type == "cpu":
         stream.fill(
-            _numpy_view(dense),
+            numpy_view(dense),
             draw,
             offset=offset,
             encoding=encoding,
@@ -101,7 +107,7 @@ def draw_(
         for start in range(0, n, CHUNK):
             part = buffer[: min(CHUNK, n - start)]
             stream.fill(
-                _numpy_view(part), draw, offset=offset + start, encoding=encoding, threads=threads
+                numpy_view(part), draw, offset=offset + start, encoding=encoding, threads=threads
             )
             flat[start : start + part.numel()].copy_(part)
     if dense is not tensor:
@@ -141,7 +147,7 @@ def fill_(
     resolved.check_shape(shape)
     if tensor.is_meta:
         return tensor
-    spec = resolved.draw_spec(shape, fans) if tensor.dtype in _ENCODING else None
+    spec = resolved.draw_spec(shape, fans) if tensor.dtype in ENCODINGS else None
     if spec is not None:
         if spec.distribution == "constant":
             with torch.no_grad():

@@ -39,6 +39,7 @@ import functools
 import inspect
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -52,7 +53,7 @@ from initlab._validation import check_choice, check_real
 from initlab.fans import compute_fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
-from initlab.torch.fill import draw_
+from initlab.torch.fill import ENCODINGS, draw_, numpy_view
 
 __all__ = [
     "RNG_KINDS",
@@ -83,7 +84,7 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 #: Where ``generator=None`` draws come from: initlab's fast generator or torch's default one.
 RNG_KINDS = ("initlab", "torch")
 _FAST_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_default_rng = [os.environ.get("INITLAB_TORCH_RNG", "initlab")]
+_default_rng: list[str | None] = [None]  # None: not read from INITLAB_TORCH_RNG yet
 
 
 def set_default_rng(kind: str) -> str:
@@ -91,7 +92,8 @@ def set_default_rng(kind: str) -> str:
 
     ``"initlab"`` (default): the fast counter-based generator, keyed from torch's default
     generator (``torch.manual_seed`` reproduces it). ``"torch"``: torch's default generator,
-    bit-for-bit ``torch.nn.init``. A passed ``generator`` is always used as is.
+    bit-for-bit ``torch.nn.init``. A passed ``generator`` is always used as is. The
+    environment variable ``INITLAB_TORCH_RNG`` sets the initial choice.
 
     >>> previous = set_default_rng("torch")
     >>> _ = torch.manual_seed(0); a = kaiming_normal_(torch.empty(4, 4))
@@ -111,16 +113,21 @@ def get_default_rng() -> str:
     >>> get_default_rng() in RNG_KINDS
     True
     """
-    return check_choice("INITLAB_TORCH_RNG", _default_rng[0], RNG_KINDS)
+    kind = _default_rng[0]
+    if kind is None:
+        kind = os.environ.get("INITLAB_TORCH_RNG", "initlab")
+        check_choice("INITLAB_TORCH_RNG", kind, RNG_KINDS)
+        _default_rng[0] = kind
+    return kind
 
 
 def _fast(tensor: Tensor, generator: torch.Generator | None) -> bool:
     """Whether this draw goes to initlab's generator (see the module docstring)."""
     return (
         generator is None
-        and tensor.device.type == "cpu"
+        and tensor.is_cpu
         and tensor.dtype in _FAST_DTYPES
-        and get_default_rng() == "initlab"
+        and (_default_rng[0] or get_default_rng()) == "initlab"
     )
 
 
@@ -135,12 +142,41 @@ def _plannable(alpha: float, beta: float) -> bool:
     return True
 
 
-def _fast_fill(tensor: Tensor, draw: Draw) -> Tensor:
+_KEY_BUFFER = threading.local()
+
+
+def _default_key() -> int:
+    """One 63-bit draw from torch's default CPU generator (what torch.manual_seed seeds)."""
+    buffer = getattr(_KEY_BUFFER, "tensor", None)
+    if buffer is None:
+        buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
+    return buffer.random_().item()
+
+
+def _fast_fill(
+    tensor: Tensor,
+    distribution: str,
+    loc: float,
+    scale: float,
+    low: float = -math.inf,
+    high: float = math.inf,
+    clip: tuple[float, float] | None = None,
+) -> Tensor:
     """Fill from a stream keyed by one draw of torch's default CPU generator."""
     if tensor.numel() == 0:
         return tensor
-    key = int(torch.empty((), dtype=torch.int64).random_())
-    return draw_(tensor, draw, Stream.from_key(key))
+    key = _default_key()
+    if not tensor.is_contiguous():
+        spec = Draw(distribution, loc, scale, low, high, clip)
+        return draw_(tensor, spec, Stream.from_key(key))
+    from initlab import fastrng  # the short path: small tensors are mostly overhead
+
+    fastrng.fill(numpy_view(tensor), distribution, key, loc=loc, scale=scale, low=low,
+                 high=high, clip=clip, encoding=ENCODINGS[tensor.dtype])  # fmt: skip
+    return tensor
+
+
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
 def _torch_function(fn: _F) -> _F:
@@ -149,6 +185,9 @@ def _torch_function(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Tensor:
+        first = args[0] if args else kwargs.get("tensor")
+        if type(first) in _PLAIN_TENSORS:  # no override possible: skip the binding (speed)
+            return fn(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         tensor = bound.arguments["tensor"]
         if torch.overrides.has_torch_function_variadic(tensor):
@@ -206,7 +245,7 @@ def uniform_(
     if a > b:
         raise RuntimeError(f"uniform_: a={a!r}, b={b!r} is not valid; allowed: a <= b.")
     if _fast(tensor, generator) and math.isfinite(a) and math.isfinite(b):
-        return _fast_fill(tensor, Draw("uniform", float(a), float(b) - float(a)))
+        return _fast_fill(tensor, "uniform", float(a), float(b) - float(a))
     with torch.no_grad():
         return tensor.uniform_(a, b, generator=generator)
 
@@ -227,7 +266,7 @@ def normal_(
     if std < 0:
         raise RuntimeError(f"normal_: std={std!r} is not valid; allowed: std >= 0.")
     if _fast(tensor, generator) and math.isfinite(mean) and math.isfinite(std):
-        return _fast_fill(tensor, Draw("normal", float(mean), float(std)))
+        return _fast_fill(tensor, "normal", float(mean), float(std))
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
 
@@ -266,8 +305,7 @@ def trunc_normal_(
         return tensor
     alpha, beta = (a - mean) / std, (b - mean) / std
     if _fast(tensor, generator) and _plannable(alpha, beta):
-        spec = Draw("truncated_normal", float(mean), float(std), alpha, beta, clip=(a, b))
-        return _fast_fill(tensor, spec)
+        return _fast_fill(tensor, "truncated_normal", mean, std, alpha, beta, (a, b))
     flip = alpha > 0  # mirror intervals above zero: the CDF is more precise below zero
     lo, hi = (-beta, -alpha) if flip else (alpha, beta)
     cdf = torch.distributions.Normal(0.0, 1.0).cdf
@@ -373,8 +411,13 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 
 def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
-    fans = compute_fans(tuple(tensor.shape))
-    return VarianceScaling(1.0, mode, "normal", gain).std(fans)
+    return _shape_std(tuple(tensor.shape), gain, mode)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
+    """The variance-scaling std of a tensor shape (cached: models repeat their shapes)."""
+    return VarianceScaling(1.0, mode, "normal", gain).std(compute_fans(shape))
 
 
 @_torch_function
@@ -392,7 +435,7 @@ def xavier_uniform_(
     _check_floating(tensor, "xavier_uniform_")
     bound = math.sqrt(3.0) * std
     if _fast(tensor, generator):
-        return _fast_fill(tensor, Draw("uniform", -bound, 2.0 * bound))
+        return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -410,7 +453,7 @@ def xavier_normal_(
     std = _variance_scaled_std(tensor, gain, "fan_avg")
     _check_floating(tensor, "xavier_normal_")
     if _fast(tensor, generator):
-        return _fast_fill(tensor, Draw("normal", 0.0, std))
+        return _fast_fill(tensor, "normal", 0.0, std)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -447,7 +490,7 @@ def kaiming_uniform_(
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     _check_floating(tensor, "kaiming_uniform_")
     if _fast(tensor, generator):
-        return _fast_fill(tensor, Draw("uniform", -bound, 2.0 * bound))
+        return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -473,7 +516,7 @@ def kaiming_normal_(
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     _check_floating(tensor, "kaiming_normal_")
     if _fast(tensor, generator):
-        return _fast_fill(tensor, Draw("normal", 0.0, std))
+        return _fast_fill(tensor, "normal", 0.0, std)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
