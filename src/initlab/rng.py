@@ -191,7 +191,9 @@ class Stream:
 
         if not isinstance(draw, Draw):
             raise TypeError(f"draw={draw!r} is not valid; allowed: an initlab.rng.Draw.")
-        flat = out.reshape(-1) if isinstance(out, np.ndarray) and out.flags.c_contiguous else out
+        flat = out
+        if isinstance(out, np.ndarray) and out.ndim != 1 and out.flags.c_contiguous:
+            flat = out.reshape(-1)
         if draw.distribution == "constant":
             fastrng.fill_constant(flat, draw.loc, encoding=encoding)
             return out

@@ -49,13 +49,13 @@ _DIST["truncated_normal"] = _kernels.TRUNCATED
 _KERNELS = {"single": _kernels.fill_single, "double": _kernels.fill_double}
 
 
-@functools.lru_cache(maxsize=1024)
 def _keys(key: int) -> np.ndarray:
     """The key's two 32-bit words, as the kernels take them."""
-    key = check_int("key", key, minimum=0)
-    if key >= 1 << 64:
-        raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
-    return np.array([key & 0xFFFFFFFF, key >> 32], dtype=np.uint64)
+    if type(key) is not int or not 0 <= key < 1 << 64:
+        key = check_int("key", key, minimum=0)
+        if key >= 1 << 64:
+            raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
+    return np.array((key & 0xFFFFFFFF, key >> 32), dtype=np.uint64)
 
 
 _BY_DTYPE = {

@@ -14,6 +14,8 @@ through a contiguous copy of itself.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -76,7 +78,7 @@ def draw_(
             f"tensor.dtype={tensor.dtype} is not valid; allowed: a floating-point tensor "
             "(float16, bfloat16, float32, float64)."
         )
-    if tensor.device.type == "cpu" and tensor.is_contiguous():
+    if tensor.is_cpu and tensor.is_contiguous():
         stream.fill(
             numpy_view(tensor),
             draw,
@@ -91,7 +93,7 @@ def draw_(
         if tensor.is_contiguous()
         else torch.empty_like(tensor, memory_format=torch.contiguous_format)
     )
-    if dense.device.type == "cpu":
+    if dense.is_cpu:
         stream.fill(
             numpy_view(dense),
             draw,
@@ -142,12 +144,13 @@ def fill_(
     >>> bool(torch.equal(half, w.to(torch.bfloat16)))
     True
     """
-    resolved = get_scheme(scheme)
+    resolved = _resolve(scheme) if isinstance(scheme, str) else get_scheme(scheme)
     shape = tuple(tensor.shape)
-    resolved.check_shape(shape)
+    spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
+    if spec is None:
+        resolved.check_shape(shape)
     if tensor.is_meta:
         return tensor
-    spec = resolved.draw_spec(shape, fans) if tensor.dtype in ENCODINGS else None
     if spec is not None:
         if spec.distribution == "constant":
             with torch.no_grad():
@@ -159,3 +162,24 @@ def fill_(
     with torch.no_grad():
         tensor.copy_(source.to(device=tensor.device, dtype=tensor.dtype))
     return tensor
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(name: str) -> Scheme:
+    """``get_scheme`` of a spelling, parsed once (schemes are immutable)."""
+    return get_scheme(name)
+
+
+def _spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | None:
+    """``scheme.draw_spec(shape, fans)`` after its shape check, cached: models repeat shapes."""
+    try:
+        return _cached_spec(scheme, shape, fans)
+    except TypeError:  # an unhashable user-defined scheme
+        scheme.check_shape(shape)
+        return scheme.draw_spec(shape, fans)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | None:
+    scheme.check_shape(shape)
+    return scheme.draw_spec(shape, fans)

@@ -143,6 +143,7 @@ def _plannable(alpha: float, beta: float) -> bool:
 
 
 _KEY_BUFFER = threading.local()
+_FASTRNG_FILL: list = [None]
 
 
 def _default_key() -> int:
@@ -169,10 +170,13 @@ def _fast_fill(
     if not tensor.is_contiguous():
         spec = Draw(distribution, loc, scale, low, high, clip)
         return draw_(tensor, spec, Stream.from_key(key))
-    from initlab import fastrng  # the short path: small tensors are mostly overhead
+    fill = _FASTRNG_FILL[0]
+    if fill is None:  # imported on first use: numba loads only when values are drawn
+        from initlab.fastrng import fill
 
-    fastrng.fill(numpy_view(tensor), distribution, key, loc=loc, scale=scale, low=low,
-                 high=high, clip=clip, encoding=ENCODINGS[tensor.dtype])  # fmt: skip
+        _FASTRNG_FILL[0] = fill
+    fill(numpy_view(tensor), distribution, key, loc=loc, scale=scale, low=low, high=high,
+         clip=clip, encoding=ENCODINGS[tensor.dtype])  # fmt: skip
     return tensor
 
 
@@ -414,7 +418,7 @@ def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
     return _shape_std(tuple(tensor.shape), gain, mode)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096, typed=True)
 def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
     """The variance-scaling std of a tensor shape (cached: models repeat their shapes)."""
     return VarianceScaling(1.0, mode, "normal", gain).std(compute_fans(shape))
@@ -459,12 +463,20 @@ def xavier_normal_(
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    try:
+        return _kaiming_shape_std(tuple(tensor.shape), a, mode, nonlinearity)
+    except TypeError:  # an unhashable nonlinearity (a callable): no cache
+        return _kaiming_shape_std.__wrapped__(tuple(tensor.shape), a, mode, nonlinearity)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _kaiming_shape_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str) -> float:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(
             f"mode={mode!r} is not valid; allowed: 'fan_in', 'fan_out' "
             "(use initlab.init or initlab.schemes for 'fan_avg')."
         )
-    return _variance_scaled_std(tensor, calculate_gain(nonlinearity, a), mode)
+    return _shape_std(shape, calculate_gain(nonlinearity, a), mode)
 
 
 @_torch_function
