@@ -166,8 +166,9 @@ class ProbeComparison:
 
         return plot_histograms(self.reports, path, depths=depths)
 
-    def save(self, folder: str | Path, *, stem: str = "probe") -> dict[str, Path]:
-        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png``."""
+    def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
+        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
+        ``depths`` depths); returns the paths by kind."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         json_path = folder / f"{stem}.json"
@@ -175,7 +176,7 @@ class ProbeComparison:
         return {
             "json": json_path,
             "depth": self.plot_depth(folder / f"{stem}_depth.png"),
-            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png"),
+            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png", depths=depths),
         }
 
 

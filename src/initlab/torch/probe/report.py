@@ -428,11 +428,18 @@ class ProbeReport:
         console.print(self)
         return console.export_text().rstrip()
 
-    def save(self, folder: str | Path, *, stem: str = "probe") -> dict[str, Path]:
-        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png``."""
-        from initlab.torch.probe.plots import save_all
-
-        return save_all({self.label or "model": self}, folder, stem=stem)
+    def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
+        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
+        ``depths`` depths); returns the paths by kind."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        json_path = folder / f"{stem}.json"
+        self.to_json(json_path)
+        return {
+            "json": json_path,
+            "depth": self.plot_depth(folder / f"{stem}_depth.png"),
+            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png", depths=depths),
+        }
 
     def plot_depth(self, path: str | Path) -> Path:
         """PNG of activation std and gradient norms against depth (log scale)."""
