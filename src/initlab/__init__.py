@@ -36,6 +36,7 @@ def __getattr__(name: str) -> object:
         return value
     raise AttributeError(f"module 'initlab' has no attribute {name!r}")
 
+
 __all__ = [
     "Fans",
     "Scheme",

@@ -17,9 +17,10 @@ from rich.table import Table
 from rich.text import Text
 from torch import nn
 
+from initlab.schemes import Scheme, get_scheme
 from initlab.torch.probe.measure import probe
 from initlab.torch.probe.report import ProbeReport, _Null, _num, _pct
-from initlab.torch.probe.schemes import SchemeLike, apply_scheme, scheme_label
+from initlab.torch.probe.schemes import KEEP, SchemeLike, apply_scheme, scheme_label
 from initlab.torch.probe.verdicts import Thresholds
 
 __all__ = ["COMPARISON_FORMAT", "DEFAULT_SCHEMES", "ProbeComparison", "compare"]
@@ -222,6 +223,9 @@ def _labelled(schemes: Sequence[SchemeLike] | Mapping[str, SchemeLike]) -> dict[
         labelled[label] = scheme
     if not labelled:
         raise ValueError("schemes=[] is not valid; allowed: at least one scheme.")
+    for scheme in labelled.values():  # fail on a misspelled name before probing anything
+        if isinstance(scheme, (str, Scheme)) and scheme != KEEP:
+            get_scheme(scheme)
     return labelled
 
 
