@@ -77,7 +77,7 @@ class InitError(ValueError):
     def __init__(self, failures: list[tuple[str, str]], note: str = "") -> None:
         self.failures = list(failures)
         self.parameter, self.reason = self.failures[0]
-        shown = "; ".join(f"parameter {p!r}: {r}" for p, r in self.failures[:5])
+        shown = "; ".join(f"parameter {p!r}: {r.rstrip('.')}" for p, r in self.failures[:5])
         more = f" (and {len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
         tail = note or "No parameter was changed."
         super().__init__(f"initlab.init failed: {shown}{more}. {tail}")
