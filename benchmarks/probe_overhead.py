@@ -79,7 +79,8 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 def measure(case: Case, repeats: int) -> dict[str, dict[str, float]]:
     """Median wall and CPU time of each variant, runs interleaved."""
     generator = torch.Generator().manual_seed(0)
-    model = apply_scheme(case.build(), "he", seed=0)
+    model = case.build()
+    apply_scheme(model, "he", seed=0)
     x = case.inputs(generator)
     with torch.no_grad():
         r = torch.randn(model(x).shape, generator=generator)

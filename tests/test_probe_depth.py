@@ -83,7 +83,8 @@ def test_trouble_starts_where_the_ratio_first_leaves_the_band(relu30):
 
 
 def test_statistics_match_a_plain_forward(batch):
-    model = apply_scheme(mlp(DEPTH, WIDTH, "relu"), "he", seed=0)
+    model = mlp(DEPTH, WIDTH, "relu")
+    apply_scheme(model, "he", seed=0)
     report = compare(model, batch, ["default"])["default"]
     outputs = _manual_forward(model, batch)
     for i in (1, 15, 29):
@@ -156,7 +157,8 @@ def test_tanh_saturation_is_reported(tanh20):
 
 
 def test_saturation_matches_its_definition(batch):
-    model = apply_scheme(mlp(20, WIDTH, "tanh"), "he", seed=0)
+    model = mlp(20, WIDTH, "tanh")
+    apply_scheme(model, "he", seed=0)
     report = compare(model, batch, ["default"])["default"]
     outputs = _manual_forward(model, batch)
     for i in (1, 10):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -203,17 +204,20 @@ def _halve(model: nn.Module) -> None:
             p.mul_(0.5)
 
 
-def test_apply_scheme_uses_layer_fans_and_parameter_streams():
-    net = cnn(depth=2, width=4)
-    apply_scheme(net, "he", seed=3)
-    w = net.conv2.weight.detach()
-    assert w.std().item() == pytest.approx((2 / (4 * 9)) ** 0.5, rel=0.25)
-    assert torch.equal(net.conv2.bias.detach(), torch.zeros(4))
-    again = apply_scheme(cnn(depth=2, width=4), "he", seed=3)
-    assert torch.equal(again.conv2.weight.detach(), w)
-    mha = apply_scheme(nn.MultiheadAttention(8, 2), "xavier", seed=0)
-    q, k, v = mha.in_proj_weight.detach().chunk(3)
-    assert not torch.equal(q, k) and not torch.equal(k, v)  # a stream per block
+def test_schemes_are_applied_with_initlab_init():
+    import initlab
+
+    net, reference = cnn(depth=2, width=4), cnn(depth=2, width=4)
+    assert apply_scheme(net, "he", seed=3) == []
+    initlab.init(reference, "he", seed=3)
+    for (name, p), q in zip(net.named_parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the symmetry warning is returned, not raised
+        notes = apply_scheme(mlp(2, 4), "zeros", seed=0)
+    assert notes and "symmetry" in notes[0]
+    result = compare(lambda: mlp(2, 4), torch.randn(3, 4), ["zeros"])
+    assert result["zeros"].meta["init"] == {"scheme": "zeros", "seed": 0, "warnings": notes}
 
 
 def test_probe_report_is_available_from_the_top_level():

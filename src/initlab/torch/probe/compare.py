@@ -17,10 +17,9 @@ from rich.table import Table
 from rich.text import Text
 from torch import nn
 
-from initlab.schemes import Scheme, get_scheme
 from initlab.torch.probe.measure import probe
 from initlab.torch.probe.report import ProbeReport, _Null, _num, _pct
-from initlab.torch.probe.schemes import KEEP, SchemeLike, apply_scheme, scheme_label
+from initlab.torch.probe.schemes import SchemeLike, apply_scheme, check_scheme, scheme_label
 from initlab.torch.probe.verdicts import Thresholds
 
 __all__ = ["COMPARISON_FORMAT", "DEFAULT_SCHEMES", "ProbeComparison", "compare"]
@@ -224,8 +223,7 @@ def _labelled(schemes: Sequence[SchemeLike] | Mapping[str, SchemeLike]) -> dict[
     if not labelled:
         raise ValueError("schemes=[] is not valid; allowed: at least one scheme.")
     for scheme in labelled.values():  # fail on a misspelled name before probing anything
-        if isinstance(scheme, (str, Scheme)) and scheme != KEEP:
-            get_scheme(scheme)
+        check_scheme(scheme)
     return labelled
 
 
@@ -246,10 +244,12 @@ def compare(
 
     ``model``: an ``nn.Module`` (deep-copied for each scheme: the original is never
     touched) or a factory returning a fresh one. ``schemes``: registry names (``"zeros"``,
-    ``"random"``, ``"xavier"``, ``"he"``, ``"he_uniform(mode=fan_out)"``, ...),
+    ``"random"``, ``"xavier"``, ``"he"``, ``"he_uniform(mode=fan_out)"``, ``"auto"``, ...),
     :class:`~initlab.schemes.Scheme` objects, ``"default"`` (the model's own
     initialization) or callables ``f(model)``; a dict gives them labels. Each is applied
-    with the same ``seed`` (:func:`~initlab.torch.probe.schemes.apply_scheme`), then probed
+    with ``initlab.init(model, scheme, seed=seed)``
+    (:func:`~initlab.torch.probe.schemes.apply_scheme`; its warnings go to
+    ``report.meta["init"]``), then probed
     with :func:`~initlab.torch.probe.probe` (``target``, ``loss_fn``, ``thresholds``,
     ``mode``, ``samples`` are passed on). ``progress``: a progress bar on stderr.
 
@@ -283,9 +283,14 @@ def compare(
                 raise TypeError(
                     f"model factory returned {type(instance).__name__}; allowed: an nn.Module."
                 )
-            apply_scheme(instance, scheme, seed=seed)
+            notes = apply_scheme(instance, scheme, seed=seed)
             reports[label] = probe(
                 instance, inputs, target=target, loss_fn=loss_fn, thresholds=thresholds,
                 mode=mode, samples=samples, seed=seed, label=label,
             )  # fmt: skip
+            reports[label].meta["init"] = {
+                "scheme": scheme_label(scheme),
+                "seed": seed,
+                "warnings": notes,
+            }
     return ProbeComparison(reports)
