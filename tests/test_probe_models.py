@@ -284,3 +284,24 @@ def test_bad_arguments_name_the_parameter():
         probe(nn.LazyLinear(3), x)
     with pytest.raises(ValueError, match="loss_fn returned"):
         probe(model, x, loss_fn=lambda out: out)
+
+
+def test_backward_norm_is_steady_across_widths_and_pooling():
+    """He (fan_in) keeps ||dL/dy|| through a narrowing head and a global average pool, so
+    the backward verdict does not flag what the architecture does by design."""
+    from initlab.torch.probe import compare
+    from initlab.torch.probe.models import cnn, mlp
+
+    gen = _gen()
+    narrow = compare(lambda: mlp(10, 256, out_features=1), torch.randn(128, 256, generator=gen),
+                     ["he"])["he"]  # fmt: skip
+    assert narrow.backward.status == "healthy"
+    assert 0.3 < narrow.gradient_norm_ratio < 3.0
+    # A per-element measure would have fallen by about sqrt(2 * 1 / 256) at the head.
+    head, below = narrow.layers[-1], narrow.layers[-2]
+    assert below.grad_std / head.grad_std < 0.2
+    images = torch.randn(32, 3, 32, 32, generator=gen)
+    convs = compare(lambda: cnn(8, 32), images, ["he", "default"])
+    assert convs["he"].backward.status == "healthy"
+    # torch's default conv init, Var(w) = 1 / (3 fan_in): 1/6 of He's variance per layer.
+    assert convs["default"].backward.status == "vanishing"

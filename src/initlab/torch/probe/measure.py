@@ -246,7 +246,7 @@ def _stats(
         saturated_fraction=None if sat is None else sat[0],
         symmetric=bool(sym and sym[0]),
         grad_std=None if grad is None else finite_std(grad)[1],
-        grad_norm=None if grad is None else _norm(grad, 1),
+        grad_norm=None if grad is None else _norm(grad, math.prod(record.shape)),
         weight_name=record.info.weight_name,
         weight_std=None if w_moments is None else finite_std(w_moments)[1],
         weight_grad_norm=None if g_moments is None else _norm(g_moments, weight.numel()),
@@ -273,7 +273,7 @@ def probe(
     order: the mean and std of its output (pre-activation) and of the nonlinearity applied to
     it (activation); the fraction of dead units (zero for the whole batch) and of saturated
     values (bounded activations beyond ``thresholds.saturation`` of their range); the std
-    and per-element norm of :math:`\partial L/\partial y`; the std of the weight and the norm
+    and 2-norm of :math:`\partial L/\partial y`; the std of the weight and the norm
     of its gradient; whether all units are identical (symmetric). Over the model: the
     last/first activation std ratio, the first/last gradient norm ratio and a verdict per
     direction (:mod:`initlab.torch.probe.verdicts`).

@@ -1,6 +1,6 @@
 """PNG plots of probe reports: statistics against depth, and histograms at a few depths.
 
-* :func:`plot_depth`: activation std, per-element gradient norm and weight-gradient norm
+* :func:`plot_depth`: activation std, gradient norm ``||dL/dy||`` and weight-gradient norm
   against depth, log scale, one line per report (scheme); a cross marks where a verdict
   says trouble starts. Zeros cannot sit on a log axis: they are left out and the legend
   counts them.
@@ -28,7 +28,7 @@ __all__ = ["plot_depth", "plot_histograms", "select_depths"]
 
 _PANELS = (
     ("act_std", "activation std", "forward"),
-    ("grad_norm", "gradient norm ||dL/dy|| / sqrt(n)", "backward"),
+    ("grad_norm", "gradient norm ||dL/dy|| (layer output)", "backward"),
     ("weight_grad_norm", "weight-gradient norm ||dL/dW||", None),
 )
 

@@ -10,7 +10,7 @@ device so that nothing synchronizes until the pass is over:
   activation :math:`a = f(y)`, the fraction of dead units (zero for every sample and
   position of the batch), the fraction of saturated values for a bounded :math:`f`, and a
   sample of :math:`a`;
-* from a gradient hook on :math:`y`: the std and per-element norm of
+* from a gradient hook on :math:`y`: the mean and std (hence the 2-norm) of
   :math:`\partial L / \partial y` and a sample of it. Hooks registered before an in-place
   activation still receive the gradient of the pre-activation.
 

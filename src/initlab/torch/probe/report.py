@@ -171,8 +171,8 @@ class LayerStats:
     nonlinearity's output (``activation`` names it), or the layer's output when none follows.
     ``dead_fraction``: units zero for the whole batch. ``saturated_fraction``: values beyond
     the saturation level of a bounded activation (tanh, sigmoid, ...). ``symmetric``: all units
-    identical. ``grad_std`` / ``grad_norm``: std and per-element norm
-    ``||dL/dy||_2 / sqrt(numel)`` of the gradient with respect to the layer's output.
+    identical. ``grad_std`` / ``grad_norm``: the std (per element) and the 2-norm
+    ``||dL/dy||_2`` (over the whole batch) of the gradient with respect to the layer's output.
     ``weight_std`` / ``weight_grad_norm``: the std of the weight named ``weight_name`` and
     the 2-norm of its gradient.
     """
@@ -262,7 +262,7 @@ class ProbeReport:
 
     @cached_property
     def backward(self) -> Verdict:
-        """Backward verdict (per-element gradient norm, from the last layer back)."""
+        """Backward verdict (gradient norm ``||dL/dy||``, from the last layer back)."""
         back = self.layers[::-1]
         return judge(
             "backward",
@@ -279,7 +279,7 @@ class ProbeReport:
 
     @property
     def gradient_norm_ratio(self) -> float:
-        """First layer's per-element gradient norm over the last's (NaN when undefined)."""
+        """First layer's gradient norm ``||dL/dy||`` over the last's (NaN when undefined)."""
         return self.backward.ratio
 
     @property

@@ -1,11 +1,11 @@
 r"""Verdicts: is the signal healthy, vanishing or exploding, and where does trouble start?
 
 Forward, the signal at layer :math:`l` is the std of its activation, :math:`s_l` (the
-layer's output when no nonlinearity follows it), taken in execution order. Backward, it is
-the per-element norm of the gradient with respect to the layer's output,
-:math:`g_l = \lVert \partial L / \partial y_l \rVert_2 / \sqrt{\mathrm{numel}(y_l)}`, taken
-in reverse order. Each direction is judged against its own reference, the first layer the
-signal passes through (forward: the first layer; backward: the last):
+layer's output when no nonlinearity follows it), in execution order. Backward, it is the
+norm of the gradient with respect to the layer's output over the whole batch,
+:math:`g_l = \lVert \partial L / \partial y_l \rVert_2`, in reverse order. Each direction
+is judged against its own reference, the first layer the signal passes through (forward:
+the first layer; backward: the last):
 
 .. math::  r_l = s_l / s_{\mathrm{ref}}
 
@@ -16,17 +16,22 @@ signal passes through (forward: the first layer; backward: the last):
 * **healthy** when no layer crosses either threshold.
 
 The named layer is where the signal has first moved more than the threshold away from the
-reference: the point where trouble has started. The verdict also states the model-level
-ratio (last over first forward, first over last backward) and the average factor per layer,
+reference: where trouble has started. The verdict also states the model-level ratio (last
+over first forward, first over last backward) and the average factor per layer,
 :math:`(r_{\mathrm{end}})^{1/(n-1)}`, which says how fast the signal drifts.
 
-Why these signals: with a backward pass the weight-gradient norms of a homogeneous network
-stay level across depth even while the back-propagated gradients vanish (Glorot and Bengio
-2010, section 4.2), so the verdict uses the gradient with respect to layer outputs; the
-weight-gradient norms are reported beside it. Two orders of magnitude by default leave room
-for what the architecture itself does (a 10-unit head after a 256-unit layer shrinks the
-backward signal by about ``sqrt(10/256)``) while catching depth-driven drift: a depth-30
-ReLU MLP under Xavier ends near ``2^-14.5 ~ 4e-5``.
+Why these signals. He initialization (fan_in) keeps the forward *per-unit* variance
+constant, and it keeps the backward *total* squared norm constant through dense layers of
+any widths: :math:`E\lVert W^\top \delta \rVert^2 = n_{in}\, n_{out} \cdot
+\tfrac{2}{n_{in}} \cdot \tfrac12\, E[\delta^2] = \lVert\delta\rVert^2`. A per-element
+gradient measure would instead shrink by ``n_out / n_in`` at every narrowing (a 10-unit head
+after 256 units) and by ``n`` at a global average pool over ``n`` positions, where the norm
+shrinks by ``sqrt(n)`` only. The gradient with respect to layer outputs is used rather than
+the weight gradients: in a homogeneous network the weight-gradient norms stay level across
+depth even while the back-propagated gradients vanish (Glorot and Bengio 2010, section 4.2);
+they are reported beside it. Two orders of magnitude by default leave room for what an
+architecture does by design while catching depth-driven drift: a depth-30 ReLU MLP under
+Xavier ends near ``2^-14.5 ~ 4e-5``.
 """
 
 from __future__ import annotations
