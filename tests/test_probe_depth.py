@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from initlab.torch.probe import apply_scheme, compare
+from initlab.torch.probe import apply_scheme, compare, probe
 from initlab.torch.probe.models import mlp
 
 DEPTH, WIDTH, BATCH = 30, 256, 256
@@ -165,3 +165,17 @@ def test_saturation_matches_its_definition(batch):
         a = outputs[f"act{i}"]
         expected = (a.abs() >= 0.99).double().mean().item()
         assert report.layer(f"fc{i}").saturated_fraction == pytest.approx(expected, abs=1e-7)
+
+
+def test_sum_of_squares_couples_the_passes(batch):
+    """Why the default loss is a random projection: with L = sum y^2 the gradient fed back
+    is 2y, which overflows (N(0,1) weights) or underflows (N(0, 0.01^2)) in float32."""
+    exploding = mlp(DEPTH, WIDTH)
+    apply_scheme(exploding, "normal", seed=0)
+    report = probe(exploding, batch, loss_fn="sum_of_squares")
+    assert report.layers[0].grad_norm == float("inf")
+    vanishing = mlp(DEPTH, WIDTH)
+    apply_scheme(vanishing, "random", seed=0)
+    assert probe(vanishing, batch, loss_fn="sum_of_squares").layers[0].grad_norm == 0.0
+    # The default measures both: finite, non-zero, and the theory's factor per layer.
+    assert probe(vanishing, batch).backward.per_layer == pytest.approx(0.113, rel=0.05)

@@ -197,7 +197,7 @@ def _numbers(records: list, weight_grads: dict[int, torch.Tensor | None]) -> lis
     def put(t: torch.Tensor | None) -> int | None:
         if t is None:
             return None
-        scalars.append(t.detach().reshape(-1).to("cpu", torch.float64))
+        scalars.append(t.detach().reshape(-1).to(torch.float64))
         return len(scalars) - 1
 
     with torch.no_grad():
@@ -210,7 +210,16 @@ def _numbers(records: list, weight_grads: dict[int, torch.Tensor | None]) -> lis
                 [put(r.pre), put(r.act), put(r.dead), put(r.saturated), put(r.symmetric),
                  put(r.grad), put(w_moments), put(g_moments)]
             )  # fmt: skip
-    flat = torch.cat(scalars).tolist() if scalars else []
+    by_device: dict[torch.device, list[int]] = {}
+    for i, t in enumerate(scalars):
+        by_device.setdefault(t.device, []).append(i)
+    moved: list[torch.Tensor] = list(scalars)
+    for positions in by_device.values():  # one device-to-host copy per device
+        host = torch.cat([scalars[i] for i in positions]).cpu()
+        for i, part in zip(positions, host.split([scalars[i].numel() for i in positions]),
+                           strict=True):  # fmt: skip
+            moved[i] = part
+    flat = torch.cat(moved).tolist() if moved else []
     offsets = np.cumsum([0] + [int(s.numel()) for s in scalars]).tolist()
 
     def get(i: int | None) -> list[float] | None:

@@ -194,8 +194,8 @@ class LayerStats:
     weight_name: str | None = None
     weight_std: float | None = None
     weight_grad_norm: float | None = None
-    act_hist: Histogram | None = None
-    grad_hist: Histogram | None = None
+    act_hist: Histogram | None = field(default=None, repr=False)
+    grad_hist: Histogram | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON); histograms nested."""
