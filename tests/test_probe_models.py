@@ -238,9 +238,12 @@ def test_the_model_is_left_exactly_as_it_was():
     model[5].weight.grad = torch.ones_like(model[5].weight)  # a gradient the user had
     before = _state(model)
     rng_before = torch.random.get_rng_state()
-    report = probe(model, torch.randn(6, 3, 6, 6, generator=_gen()), mode="train")
+    x = torch.randn(6, 3, 6, 6, generator=_gen())
+    report = probe(model, x, mode="train")
     assert torch.equal(torch.random.get_rng_state(), rng_before)
     _assert_same(before, _state(model))
+    assert probe(model, x, mode="train").to_dict() == report.to_dict()  # seeded dropout
+    assert probe(model, x, mode="train", seed=1).to_dict() != report.to_dict()
     assert report.layer("1").kind == "BatchNorm2d"
     assert report.layer("1").pre_std == pytest.approx(1.0, abs=0.05)  # batch statistics
 

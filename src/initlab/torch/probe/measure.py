@@ -173,6 +173,16 @@ class _ModelState:
                 buffer.copy_(saved)
 
 
+def _seed_forked(seed: int, cuda_devices: list[int]) -> None:
+    """Seed dropout's generators inside ``fork_rng``: the CPU one and the model's CUDA
+    devices (not ``torch.manual_seed``, which would also reseed devices that were not
+    forked)."""
+    torch.random.default_generator.manual_seed(seed)
+    for index in cuda_devices:
+        with torch.cuda.device(index):
+            torch.cuda.manual_seed(seed)
+
+
 def _check_model(model: Any) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={type(model).__name__} is not valid; allowed: a torch nn.Module.")
@@ -333,7 +343,7 @@ def probe(
     state = _ModelState(model)
     try:
         with torch.random.fork_rng(devices=devices), torch.enable_grad():
-            torch.manual_seed(seed)
+            _seed_forked(seed, devices)
             model.train(mode == "train")
             leaves: list[torch.Tensor] = []
             args = tuple(_with_grad(a, leaves) for a in args)

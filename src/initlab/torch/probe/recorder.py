@@ -24,7 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -163,7 +163,6 @@ class Record:
     act_samples: torch.Tensor | None = None
     grad: torch.Tensor | None = None
     grad_samples: torch.Tensor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Watch(TorchFunctionMode):
