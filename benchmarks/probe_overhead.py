@@ -6,7 +6,10 @@ For each model the same batch goes through (a) a plain training step's forward a
 verdicts) and (c) the probe without histogram samples. The runs are interleaved and
 repeated; the table gives ratios of medians. CPU time of this process is the primary
 measure (wall-clock time on a shared machine moves with other people's load; both are
-shown). The target: a probe costs at most 3x the plain pass.
+shown). The target: a probe costs at most 3x the plain pass. On a machine shared with other
+work (load average above the core count, printed in the title), ``--threads 1`` gives the
+stable figure: several threads then spend their time waiting at barriers, which costs the
+probe's many small reductions more than the plain pass's few large matmuls.
 
     PYTHONPATH=src python benchmarks/probe_overhead.py [--repeats 15] [--threads N] [--quick]
 """
@@ -14,6 +17,7 @@ shown). The target: a probe costs at most 3x the plain pass.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -124,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             progress.update(task, description=case.name)
             results.append((case, measure(case, args.repeats)))
             progress.advance(task)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
         title=f"probe overhead: median of {args.repeats} interleaved runs, "
-        f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}",
+        f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}; "
+        f"load average {load:.1f} on {os.cpu_count()} cores",
         header_style="bold",
     )
     for heading in ("model", "plain fwd+bwd CPU ms", "probe / plain (CPU)",
