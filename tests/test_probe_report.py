@@ -20,6 +20,7 @@ from initlab.torch.probe import (
     apply_scheme,
     compare,
     probe,
+    random_projection,
 )
 from initlab.torch.probe.models import cnn, mlp
 from initlab.torch.probe.recorder import dead_fraction, moments, units_identical
@@ -226,3 +227,22 @@ def test_probe_report_is_available_from_the_top_level():
     report = initlab.probe(nn.Sequential(nn.Linear(4, 4)), torch.randn(3, 4))
     assert isinstance(report, initlab.ProbeReport)
     assert initlab.compare is compare and initlab.probe is probe
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-3, 1e25])
+def test_weight_statistics_at_any_scale(scale):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.Identity(), nn.Linear(64, 4))
+    with torch.no_grad():
+        model[2].weight.mul_(scale)  # layer 0's gradient scales with it: 1e-31 .. 1e24
+    x = torch.randn(16, 64)
+    report = probe(model, x)
+    w = model[2].weight.detach().double()
+    assert report.layer("2").weight_std == pytest.approx(w.std(unbiased=False).item(), rel=1e-4)
+    # Reference gradient in float64: the same loss (the probe's seeded random projection).
+    reference = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 4)).double()
+    reference.load_state_dict({k.replace("2.", "1."): v.double()
+                               for k, v in model.state_dict().items()})  # fmt: skip
+    random_projection(reference(x.double()), seed=0).backward()
+    expected = reference[0].weight.grad.norm().item()
+    assert report.layer("0").weight_grad_norm == pytest.approx(expected, rel=1e-4)

@@ -34,6 +34,8 @@ class ActivationSpec:
 
     name: str
     bounds: tuple[float, float] | None = None
+    #: Whether every output is >= 0 (ReLU, ReLU6): dead units need no ``abs`` pass.
+    nonnegative: bool = False
     #: For functions whose range depends on their arguments (hardtanh): args, kwargs -> range.
     bounds_from_args: Callable[[tuple, Mapping[str, Any]], tuple[float, float]] | None = None
 
@@ -57,7 +59,7 @@ def _hardtanh_range(args: tuple, kwargs: Mapping[str, Any]) -> tuple[float, floa
 
 _TANH = ActivationSpec("tanh", (-1.0, 1.0))
 _SIGMOID = ActivationSpec("sigmoid", (0.0, 1.0))
-_RELU = ActivationSpec("relu")
+_RELU = ActivationSpec("relu", nonnegative=True)
 
 #: torch callable -> what it is. Keys are the objects a TorchFunctionMode receives.
 ACTIVATIONS: dict[Any, ActivationSpec] = {
@@ -67,7 +69,7 @@ ACTIVATIONS: dict[Any, ActivationSpec] = {
     torch.relu_: _RELU,
     torch.Tensor.relu: _RELU,
     torch.Tensor.relu_: _RELU,
-    F.relu6: ActivationSpec("relu6", (0.0, 6.0)),
+    F.relu6: ActivationSpec("relu6", (0.0, 6.0), nonnegative=True),
     F.leaky_relu: ActivationSpec("leaky_relu"),
     F.leaky_relu_: ActivationSpec("leaky_relu"),
     F.prelu: ActivationSpec("prelu"),

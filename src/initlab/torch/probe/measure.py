@@ -54,7 +54,8 @@ def random_projection(output: Any, *, seed: int = 0) -> torch.Tensor:
     .. math::  L = \sum_k \langle r_k, y_k \rangle,\qquad r_k \sim \mathcal{N}(0, I)
 
     over every floating tensor :math:`y_k` of the output (a tensor, or tuples, lists and
-    dicts of them), :math:`r_k` drawn from a generator seeded with ``seed``. The gradient
+    dicts of them), :math:`r_k` drawn in float32 on the CPU from a generator seeded with
+    ``seed`` (the same numbers whatever the output's dtype and device). The gradient
     fed back is :math:`r_k` whatever the forward pass produced, so the backward statistics
     measure the backward pass alone (the transposed Jacobians), as in the signal-propagation
     analyses of Glorot and Bengio (2010) and He et al. (2015). A loss built from the outputs
@@ -72,7 +73,7 @@ def random_projection(output: Any, *, seed: int = 0) -> torch.Tensor:
     total = None
     for t in _output_tensors(output):
         t = _float_tensor(t)
-        r = torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
+        r = torch.randn(t.shape, generator=generator).to(device=t.device, dtype=t.dtype)
         term = (t * r).sum()
         total = term if total is None else total + term.to(total.device)
     assert total is not None
@@ -199,8 +200,48 @@ def _check_model(model: Any) -> None:
             )
 
 
-def _numbers(records: list, weight_grads: dict[int, torch.Tensor | None]) -> list[list]:
-    """Every recorded scalar as Python floats, in one transfer per tensor at the end."""
+#: A float32 sum of squares is exact enough while the root-mean-square stays in this range;
+#: outside it (squares near under- or overflow) the scaled :func:`moments` is used instead.
+_SAFE_RMS = (1e-15, 1e15)
+
+
+def _weight_numbers(
+    records: list, weight_grads: dict[int, torch.Tensor | None]
+) -> dict[int, tuple[float | None, float | None]]:
+    """``{id(weight): (weight std, weight-gradient norm)}``: a cheap float32 pass for all,
+    with one transfer; the few tensors whose scale is extreme are redone with scaling."""
+    tensors: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    for r in records:
+        w = r.info.weight
+        if w is not None and w.numel() and id(w) not in tensors:
+            g = weight_grads.get(id(w))
+            tensors[id(w)] = (w, g if g is not None and g.numel() else None)
+    cheap: list[torch.Tensor] = []
+    with torch.no_grad():
+        for w, g in tensors.values():
+            v = _as_float(w)
+            mean = v.mean()
+            cheap.append(torch.stack([mean, torch.linalg.vector_norm(v - mean)]).cpu())
+            norm = torch.linalg.vector_norm(_as_float(g)) if g is not None else mean.new_zeros(())
+            cheap.append(norm.reshape(1).cpu())
+    values = torch.cat(cheap).tolist() if cheap else []
+    out: dict[int, tuple[float | None, float | None]] = {}
+    for k, (key, (w, g)) in enumerate(tensors.items()):
+        _, centred, g_norm = values[3 * k : 3 * k + 3]
+        w_std = centred / math.sqrt(w.numel())
+        if not _SAFE_RMS[0] <= w_std <= _SAFE_RMS[1]:  # 0 included: constant or underflow
+            w_std = finite_std(moments(_as_float(w.detach())).tolist())[1]
+        grad_norm: float | None = None
+        if g is not None:
+            grad_norm = g_norm
+            if not _SAFE_RMS[0] <= g_norm / math.sqrt(g.numel()) <= _SAFE_RMS[1]:
+                grad_norm = _norm(moments(_as_float(g.detach())).tolist(), g.numel())
+        out[key] = (w_std, grad_norm)
+    return out
+
+
+def _numbers(records: list) -> list[list]:
+    """Every scalar the hooks recorded, as Python floats, in one transfer per device."""
     scalars: list[torch.Tensor] = []
     slots: list[list[int | None]] = []
 
@@ -210,16 +251,10 @@ def _numbers(records: list, weight_grads: dict[int, torch.Tensor | None]) -> lis
         scalars.append(t.detach().reshape(-1).to(torch.float64))
         return len(scalars) - 1
 
-    with torch.no_grad():
-        for r in records:
-            w = r.info.weight
-            w_moments = moments(_as_float(w)) if w is not None and w.numel() else None
-            g = weight_grads.get(id(w)) if w is not None else None
-            g_moments = moments(_as_float(g)) if g is not None and g.numel() else None
-            slots.append(
-                [put(r.pre), put(r.act), put(r.dead), put(r.saturated), put(r.symmetric),
-                 put(r.grad), put(w_moments), put(g_moments)]
-            )  # fmt: skip
+    for r in records:
+        slots.append(
+            [put(r.pre), put(r.act), put(r.dead), put(r.saturated), put(r.symmetric), put(r.grad)]
+        )
     by_device: dict[torch.device, list[int]] = {}
     for i, t in enumerate(scalars):
         by_device.setdefault(t.device, []).append(i)
@@ -245,12 +280,15 @@ def _norm(values: list[float], numel: int) -> float:
 
 
 def _stats(
-    index: int, record: Any, values: list, act_hist: Histogram | None, grad_hist: Histogram | None
+    index: int,
+    record: Any,
+    values: list,
+    weight: tuple[float | None, float | None],
+    hists: tuple[Histogram | None, Histogram | None],
 ) -> LayerStats:
-    pre, act, dead, sat, sym, grad, w_moments, g_moments = values
+    pre, act, dead, sat, sym, grad = values
     pre_mean, pre_std = finite_std(pre)
     act_mean, act_std = finite_std(act) if act is not None else (pre_mean, pre_std)
-    weight = record.info.weight
     return LayerStats(
         index=index,
         name=record.name,
@@ -267,10 +305,10 @@ def _stats(
         grad_std=None if grad is None else finite_std(grad)[1],
         grad_norm=None if grad is None else _norm(grad, math.prod(record.shape)),
         weight_name=record.info.weight_name,
-        weight_std=None if w_moments is None else finite_std(w_moments)[1],
-        weight_grad_norm=None if g_moments is None else _norm(g_moments, weight.numel()),
-        act_hist=act_hist,
-        grad_hist=grad_hist,
+        weight_std=weight[0],
+        weight_grad_norm=weight[1],
+        act_hist=hists[0],
+        grad_hist=hists[1],
     )
 
 
@@ -371,10 +409,16 @@ def probe(
         bins=HISTOGRAM_BINS,
     )
     n = len(records)
-    numbers = _numbers(records, weight_grads)
+    weights = _weight_numbers(records, weight_grads)
     stats = [
-        _stats(i + 1, record, values, hists[i], hists[n + i])
-        for i, (record, values) in enumerate(zip(records, numbers, strict=True))
+        _stats(
+            i + 1,
+            record,
+            values,
+            weights.get(id(record.info.weight), (None, None)),
+            (hists[i], hists[n + i]),
+        )
+        for i, (record, values) in enumerate(zip(records, _numbers(records), strict=True))
     ]
     meta = {
         "mode": mode,

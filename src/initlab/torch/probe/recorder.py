@@ -110,8 +110,11 @@ def finite_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def dead_fraction(a: torch.Tensor, axis: int) -> torch.Tensor:
+def dead_fraction(a: torch.Tensor, axis: int, *, nonnegative: bool = False) -> torch.Tensor:
     """Fraction of units (slices along ``axis``) that are exactly zero everywhere.
+
+    ``nonnegative``: ``a`` has no negative values (a ReLU output), so its largest value
+    says whether a unit is all zero and no ``abs`` pass is needed.
 
     >>> a = torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]])
     >>> round(float(dead_fraction(a, 1)), 6)
@@ -120,7 +123,8 @@ def dead_fraction(a: torch.Tensor, axis: int) -> torch.Tensor:
     if a.ndim == 0:
         return a.eq(0).float()
     other = tuple(d for d in range(a.ndim) if d != axis)
-    largest = a.abs().amax(dim=other) if other else a.abs()  # amax: far faster than any()
+    magnitude = a if nonnegative else a.abs()
+    largest = magnitude.amax(dim=other) if other else magnitude  # amax: far faster than any()
     return largest.eq(0).float().mean()
 
 
@@ -260,10 +264,10 @@ class Recorder:
                 symmetric=symmetric,
                 act_samples=self._sample(v),
             )
+            if y.requires_grad:
+                y.register_hook(partial(self._on_grad, record))
         self.records.append(record)
         self._by_output[id(y)] = record
-        if y.requires_grad:
-            y.register_hook(partial(self._on_grad, record))
 
     def _on_activation(self, spec: ActivationSpec, args: tuple, kwargs: dict, result: Any) -> None:
         if not args or not isinstance(args[0], torch.Tensor):
@@ -276,7 +280,7 @@ class Recorder:
         with _quiet():
             a = _as_float(result)
             record.act = moments(a)
-            record.dead = dead_fraction(a, record.unit_axis)
+            record.dead = dead_fraction(a, record.unit_axis, nonnegative=spec.nonnegative)
             bounds = spec.range_for(args, kwargs)
             if bounds is not None:
                 record.saturated = saturated_fraction(a, *bounds, self.saturation)
