@@ -424,15 +424,16 @@ def test_same_seed_same_weights_and_seed_is_reported():
     assert not torch.equal(a[0].weight, c[0].weight)
 
 
-def test_seed_none_follows_torch_manual_seed():
+def test_seed_none_draws_a_fresh_seed_that_reproduces():
     x = batch(64, 32, seed=0)
-    a, b = relu_mlp(depth=3), relu_mlp(depth=3)
+    a, b, c = relu_mlp(depth=3), relu_mlp(depth=3), relu_mlp(depth=3)
     torch.manual_seed(3)
     ra = lsuv(a, x)
     torch.manual_seed(3)
-    rb = lsuv(b, x)
-    assert ra.seed == rb.seed is not None
-    assert torch.equal(a[0].weight, b[0].weight)
+    rb = lsuv(b, x)  # torch's global generator plays no part
+    assert ra.seed is not None and rb.seed is not None and ra.seed != rb.seed
+    lsuv(c, x, seed=ra.seed)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
 
 
 def test_exclude_leaves_layers_alone():

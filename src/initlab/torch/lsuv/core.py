@@ -21,6 +21,7 @@ called several times, is rescaled once, at its first call; its later calls are m
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -325,6 +326,7 @@ def lsuv(
     1. ``orthogonal_first``: every rescalable layer's weight gets an orthogonal matrix
        (:class:`~initlab.schemes.Orthogonal`, stream keyed by the parameter's name and
        ``seed``; MultiheadAttention's q, k and v blocks one each) and its bias zero.
+       ``seed=None`` draws a fresh seed, recorded in the report (as ``initlab.init`` does).
     2. In execution order, each layer's weight ``W`` is rescaled until the std of the layer's
        output on ``inputs`` is ``target_std`` within ``tol``:
 
@@ -392,7 +394,7 @@ def lsuv(
             "(materialize the model first, e.g. with model.to_empty(device=...))."
         )
     if orthogonal_first and seed is None:
-        seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        seed = secrets.randbelow(2**32)  # a fresh seed, recorded in the report
 
     saved = [p.detach().clone() for p in touched]
     flags = [(m, m.training) for m in model.modules()]
