@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
+import initlab
 import initlab.torch as itorch
 from initlab.torch import residual
 from initlab.torch.residual import apply_residual_policy, find_residual_branches
@@ -198,15 +199,39 @@ class RawBlock(nn.Module):
         return x + self.b(F.gelu(self.a(x)))
 
 
-def test_functional_layers_with_raw_parameters_are_found():
+def test_user_layers_with_raw_parameters_are_found():
     model = nn.Sequential(RawBlock(6), RawBlock(6))
     found = find_residual_branches(model)
-    assert names(found) == [["0.a.weight", "0.b.weight"], ["1.a.weight", "1.b.weight"]]
+    assert names(found) == [["0.a", "0.b"], ["1.a", "1.b"]]
     report = apply_residual_policy(model, "zero_last")
     assert {a.parameter for a in report.actions} == {
         "0.b.weight", "0.b.bias", "1.b.weight", "1.b.bias",
     }  # fmt: skip
     assert float(model[0].b.weight.detach().abs().sum()) == 0.0
+
+
+class MixedBlock(nn.Module):
+    """A layer module, then a raw parameter applied functionally in the block's forward."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n, n)
+        self.w_out = nn.Parameter(torch.randn(n, n) / math.sqrt(n))
+
+    def forward(self, x):
+        return x + F.linear(F.gelu(self.fc(x)), self.w_out)
+
+
+def test_functional_layers_on_raw_parameters_are_found():
+    model = nn.Sequential(MixedBlock(6), MixedBlock(6))
+    found = find_residual_branches(model)
+    assert names(found) == [["0.fc", "0.w_out"], ["1.fc", "1.w_out"]]
+    assert found.branches[0].last.kind == "F.linear"
+    report = apply_residual_policy(model, "fixup", classifier=None)
+    assert {(a.parameter, a.action) for a in report.actions} == {
+        ("0.w_out", "zero"), ("1.w_out", "zero"), ("0.fc.weight", "scale"),
+        ("1.fc.weight", "scale"),
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -511,11 +536,9 @@ def test_fixup_trains_a_50_block_mlp_where_he_init_diverges(digits, one_thread, 
     x, y = digits
     losses = {}
     for policy in (None, "fixup"):
-        torch.manual_seed(seed)
         model = ResMLP(blocks=50, width=24)
-        he_init(model, seed)
-        if policy:
-            apply_residual_policy(model, policy)
+        report = initlab.init(model, "he", seed=seed, residual=policy)
+        assert (report.residual is None) == (policy is None)
         losses[policy] = _train(model, x, y, seed)
     chance = math.log(10)
     assert losses["fixup"] < 0.5 * chance, losses  # trains: well below chance (2.30)
@@ -537,3 +560,79 @@ def test_he_init_explodes_the_forward_signal(digits):
         with torch.no_grad():
             stds[policy] = float(model.blocks(model.inp(x)).std() / model.inp(x).std())
     assert stds[None] > 1e10 and stds["fixup"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Through initlab.init
+# ---------------------------------------------------------------------------------------
+
+
+def test_init_with_fixup_scales_the_weights_it_wrote():
+    plain, fixed = ResMLP(blocks=4), ResMLP(blocks=4)
+    initlab.init(plain, "he", seed=3)
+    report = initlab.init(fixed, "he", seed=3, residual="fixup")
+    assert report.residual.policy == "fixup" and not report.residual.dry_run
+    assert report.residual.method == "fx" and report.residual.classifier == "head"
+    for i in range(4):
+        w, w0 = fixed.blocks[i].fc1.weight, plain.blocks[i].fc1.weight
+        assert torch.allclose(w, w0 * 4 ** (-1 / 2))
+        assert int(torch.count_nonzero(fixed.blocks[i].fc2.weight)) == 0
+    assert int(torch.count_nonzero(fixed.head.weight)) == 0
+    assert torch.equal(fixed.inp.weight, plain.inp.weight)
+    assert report["blocks.0.fc2.weight"].measured_std == 0.0  # rows measure the final values
+    data = report.to_dict()["residual"]
+    assert data["policy"] == "fixup" and len(data["branches"]) == 4
+    assert "residual policy 'fixup'" in str(report)
+
+
+def test_init_residual_options_and_dry_run():
+    model = GPT(2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = initlab.init(
+        model, seed=0, dry_run=True, residual={"policy": "gpt2", "std": 0.02, "n_layers": 2}
+    )
+    assert report.residual.dry_run and len(report.residual.actions) == 4
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    initlab.init(model, seed=0, residual={"policy": "gpt2", "std": 0.02, "n_layers": 2})
+    assert model.h[0].mlp.c_proj.weight.detach().std() < 0.02 / 2 * 1.2
+
+
+@pytest.mark.parametrize(
+    ("residual", "match"),
+    [
+        ("fixupp", r"policy='fixupp' is not valid"),
+        ({"std": 0.02}, r"residual=\{'std': 0.02\} is not valid"),
+        ({"policy": "gpt2", "depth": 3}, r"unknown key\(s\) \['depth'\]"),
+        ({"policy": "zero_last", "branches": [["inp", "nope"]]}, r"module='nope' is not valid"),
+    ],
+)
+def test_init_with_a_bad_residual_option_changes_nothing(residual, match):
+    model = ResMLP(blocks=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        initlab.init(model, "he", seed=0, residual=residual)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_init_finds_branches_of_an_untraceable_model_on_its_recorded_pass():
+    model = Untraceable()
+    report = initlab.init(model, seed=0, example_inputs=torch.randn(8, 4), residual="zero_last")
+    assert report.residual.method == "hooks"
+    assert [a.parameter for a in report.residual.actions] == ["fc2.weight", "fc2.bias"]
+    assert int(torch.count_nonzero(model.fc2.weight)) == 0
+
+
+@pytest.mark.parametrize("builder", ["fx", "hooks"])
+def test_both_graph_builders_find_the_same_branches(builder):
+    from initlab.torch.model.graph import record_forward, trace_fx
+
+    cases = [
+        (tiny_resnet(), torch.randn(2, 3, 8, 8)),
+        (GPT(2), torch.randint(0, 50, (2, 8))),
+        (ResMLP(blocks=3), torch.randn(4, 64)),
+    ]
+    for model, x in cases:
+        graph = trace_fx(model) if builder == "fx" else record_forward(model, x)
+        found = find_residual_branches(model, graph=graph)
+        assert names(found) == names(find_residual_branches(model)), type(model).__name__
+        assert {b.found_by for b in found.branches} == {builder}

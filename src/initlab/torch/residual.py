@@ -20,13 +20,14 @@ policy          what it does (per residual branch, ``L`` branches in the model)
                 ``N(0, (std / sqrt(N))^2)`` instead, nanoGPT's ``0.02 / sqrt(2 * n_layer)``.
 ==============  ===========================================================================
 
-Branches are found on the model's data-flow graph (torch.fx symbolic tracing): an addition of
-two data-dependent tensors is a residual add when, from the last tensor both depend on (the
-block input), one operand is reached through no parametrized layer (identity shortcut) or
-through exactly one affine layer while the other goes through two or more (projection
-shortcut, as in ResNet's downsampling blocks); the other operand's path is the branch. torch's
-TransformerEncoderLayer and TransformerDecoderLayer, which fx does not look into, are known by
-structure. ``branches=`` overrides discovery by name.
+Branches are found on the model's data-flow graph, the one ``initlab.init`` discovers
+activations on (torch.fx tracing, else one recorded forward pass on ``example_inputs``): an
+addition of two data-dependent tensors is a residual add when, from the last tensor both
+depend on (the block input), one operand is reached through no parametrized layer (identity
+shortcut) or through exactly one affine layer while the other goes through two or more
+(projection shortcut, as in ResNet's downsampling blocks); the other operand's path is the
+branch. torch's TransformerEncoderLayer and TransformerDecoderLayer, which fx does not look
+into, are known by structure. ``branches=`` overrides discovery by name.
 """
 
 from __future__ import annotations
@@ -34,14 +35,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import operator
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.fx as fx
 from rich.console import Console
 from rich.table import Table
 from torch import nn
@@ -51,6 +49,7 @@ from torch.nn.modules.conv import _ConvNd
 from initlab._validation import check_int, check_real, choice_error
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
+from initlab.torch.model.graph import Graph, Node, record_forward, trace_fx
 
 __all__ = [
     "POLICIES",
@@ -60,6 +59,9 @@ __all__ = [
     "ResidualReport",
     "apply_residual_policy",
     "find_residual_branches",
+    "plan_residual_policy",
+    "residual_option",
+    "write_residual_policy",
 ]
 
 POLICIES = ("zero_last", "fixup", "gpt2")
@@ -73,7 +75,6 @@ _FUNCTIONAL_AFFINE = frozenset(
     {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
      "conv_transpose3d"}
 )  # fmt: skip
-_ADDS = frozenset({"add", "iadd", "__add__", "__iadd__", "__radd__", "add_"})
 
 
 # --------------------------------------------------------------------------------------
@@ -140,6 +141,23 @@ def _module_layer(name: str, module: nn.Module) -> BranchLayer | None:
         bias = "bias" if isinstance(getattr(module, "bias", None), nn.Parameter) else None
         return BranchLayer(name, type(module).__name__, _join(name, "weight"),
                            _join(name, bias), norm=True)  # fmt: skip
+    return _custom_layer(name, module)
+
+
+def _custom_layer(name: str, module: nn.Module) -> BranchLayer | None:
+    """A user's module holding its own ``weight`` (the graph may keep it as one step): a
+    2-D or larger weight is an affine layer, a 1-D one in a ``*Norm*`` class a normalization."""
+    if type(module).__module__.startswith("torch.nn"):
+        return None
+    weight = module._parameters.get("weight")
+    if not isinstance(weight, nn.Parameter):
+        return None
+    bias = "bias" if isinstance(module._parameters.get("bias"), nn.Parameter) else None
+    kind = type(module).__name__
+    if weight.dim() >= 2:
+        return BranchLayer(name, kind, _join(name, "weight"), _join(name, bias))
+    if "norm" in kind.lower():
+        return BranchLayer(name, kind, _join(name, "weight"), _join(name, bias), norm=True)
     return None
 
 
@@ -150,106 +168,11 @@ def _join(prefix: str, name: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
-# The data-flow graph (torch.fx)
+# Branches on the data-flow graph
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _Node:
-    """A step of the traced forward: ``op`` is input, module, call, attr or output."""
-
-    index: int
-    op: str
-    target: str
-    module: nn.Module | None = None
-    inputs: list[_Node] = field(default_factory=list)
-    data: bool = False
-
-
-#: Modules fx would have to trace through Python control flow: one step each.
-_OPAQUE_TYPES: tuple[type[nn.Module], ...] = (
-    nn.MultiheadAttention, nn.RNNBase, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
-    nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer,
-)  # fmt: skip
-
-
-class _Tracer(fx.Tracer):
-    def __init__(self, opaque: set[str]) -> None:
-        super().__init__()
-        self.opaque = opaque
-        self.failed_in: str | None = None
-
-    def is_leaf_module(self, m: nn.Module, qualified_name: str) -> bool:
-        if qualified_name in self.opaque or isinstance(m, _OPAQUE_TYPES):
-            return True
-        if next(m.children(), None) is not None:
-            return False
-        # torch's layers are steps; a user's module with raw parameters is traced through, so
-        # that F.linear(x, self.weight) inside it is seen.
-        own = next(m.parameters(recurse=False), None) is not None
-        return type(m).__module__.startswith("torch.nn") or not own
-
-    def call_module(self, m, forward, args, kwargs):
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        except Exception:
-            if self.failed_in is None:
-                self.failed_in = self.path_of_module(m)
-            raise
-
-
-def _trace(model: nn.Module, max_retries: int = 16) -> tuple[list[_Node], tuple[str, ...]]:
-    """The model's forward as nodes in execution order; submodules fx cannot trace are
-    retried as opaque steps. Raises if the top-level forward cannot be traced."""
-    opaque: set[str] = set()
-    for _ in range(max_retries + 1):
-        tracer = _Tracer(opaque)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                graph = tracer.trace(model)
-        except Exception:
-            if not tracer.failed_in or tracer.failed_in in opaque:
-                raise
-            opaque.add(tracer.failed_in)
-            continue
-        return _nodes(model, graph), tuple(sorted(opaque))
-    raise RuntimeError(f"torch.fx: more than {max_retries} untraceable submodules")
-
-
-def _call_name(target: Any) -> str:
-    if target in (operator.add, operator.iadd, torch.add):
-        return "add"
-    raw = target if isinstance(target, str) else getattr(target, "__name__", str(target))
-    return "add" if raw in _ADDS else raw
-
-
-def _nodes(model: nn.Module, graph: fx.Graph) -> list[_Node]:
-    nodes: list[_Node] = []
-    by_fx: dict[fx.Node, _Node] = {}
-    for fx_node in graph.nodes:
-        inputs: list[_Node] = [by_fx[a] for a in fx_node.all_input_nodes]
-        index = len(nodes)
-        if fx_node.op == "placeholder":
-            node = _Node(index, "input", str(fx_node.target), data=True)
-        elif fx_node.op == "get_attr":
-            node = _Node(index, "attr", str(fx_node.target))
-        elif fx_node.op == "call_module":
-            path = str(fx_node.target)
-            node = _Node(index, "module", path, model.get_submodule(path))
-        elif fx_node.op in ("call_function", "call_method"):
-            node = _Node(index, "call", _call_name(fx_node.target))
-        else:
-            node = _Node(index, "output", "output")
-        node.inputs = inputs
-        if node.op != "input":
-            node.data = any(i.data for i in inputs)
-        by_fx[fx_node] = node
-        nodes.append(node)
-    return nodes
-
-
-def _node_layer(node: _Node, params: Mapping[str, nn.Parameter]) -> BranchLayer | None:
+def _node_layer(node: Node, params: Mapping[str, nn.Parameter]) -> BranchLayer | None:
     """The parametrized layer a node is, if any."""
     if node.op == "module" and node.module is not None:
         return _module_layer(node.target, node.module)
@@ -262,10 +185,11 @@ def _node_layer(node: _Node, params: Mapping[str, nn.Parameter]) -> BranchLayer 
 
 
 def _branches_from_graph(
-    nodes: list[_Node], params: Mapping[str, nn.Parameter]
+    graph: Graph, params: Mapping[str, nn.Parameter]
 ) -> tuple[list[ResidualBranch], list[BranchLayer]]:
     """Residual branches closed by an add, and every affine layer in execution order."""
-    ancestors: list[int] = []
+    nodes = graph.nodes
+    ancestors: list[int] = []  # bit k set: node k is an ancestor
     for node in nodes:
         bits = 0
         for i in node.inputs:
@@ -273,7 +197,7 @@ def _branches_from_graph(
         ancestors.append(bits)
     layers = {n.index: layer for n in nodes if (layer := _node_layer(n, params)) is not None}
 
-    def path(fork: int, end: _Node) -> list[int]:
+    def path(fork: int, end: Node) -> list[int]:
         """Nodes after ``fork`` on the way to ``end`` (inclusive)."""
         reach = ancestors[end.index] | (1 << end.index)
         return [
@@ -304,9 +228,12 @@ def _branches_from_graph(
         projection = n_skip == 1 and n_branch >= 2
         if identity or projection:
             label = f"add #{len(branches)} (after {branch[-1].name})"
-            branches.append(ResidualBranch(label, tuple(branch), "fx", tuple(skip)))
-    affine = [layers[k] for k in sorted(layers) if not layers[k].norm]
-    return branches, affine
+            branches.append(ResidualBranch(label, tuple(branch), graph.method, tuple(skip)))
+    affine: dict[str, BranchLayer] = {}
+    for k in sorted(layers):
+        if not layers[k].norm:
+            affine.setdefault(layers[k].name, layers[k])
+    return branches, list(affine.values())
 
 
 def _structure_branches(model: nn.Module) -> list[ResidualBranch]:
@@ -386,8 +313,14 @@ def find_residual_branches(
     model: nn.Module,
     *,
     branches: Sequence[Sequence[str]] | Mapping[str, Sequence[str]] | None = None,
+    example_inputs: Any = None,
+    graph: Graph | None = None,
 ) -> ResidualDiscovery:
     """The residual branches of ``model`` (see the module docstring for the rule).
+
+    The graph is the one ``initlab.init`` discovers activations on
+    (:mod:`initlab.torch.model.graph`): torch.fx tracing, or, when fx cannot trace forward,
+    one recorded forward pass on ``example_inputs``; ``graph=`` passes one already built.
 
     >>> class Block(nn.Module):
     ...     def __init__(self):
@@ -405,30 +338,51 @@ def find_residual_branches(
     notes: list[str] = []
     layers: list[BranchLayer] = []
     if branches is not None:
-        found = _override_branches(model, branches)
-        method = "override"
-    else:
-        found, method = [], "fx"
-        try:
-            nodes, opaque = _trace(model)
-        except Exception as error:  # fx cannot trace forward: structure rules only
-            notes.append(f"torch.fx could not trace forward ({type(error).__name__}: {error})")
-            method = "structure"
-        else:
-            found, layers = _branches_from_graph(nodes, params)
-            if opaque:
-                notes.append(f"fx treated {', '.join(opaque)} as opaque steps")
-        inside = {layer.name for b in found for layer in b.layers}
-        for branch in _structure_branches(model):
-            if not any(layer.name in inside for layer in branch.layers):
-                found.append(branch)
+        return ResidualDiscovery(
+            tuple(_override_branches(model, branches)), tuple(_registered(model)), "override"
+        )
+    if graph is None:
+        graph, notes = _graph(model, example_inputs)
+    found: list[ResidualBranch] = []
+    method = "structure"
+    if graph is not None:
+        found, layers = _branches_from_graph(graph, params)
+        method = graph.method
+        if graph.opaque:
+            notes.append(f"the graph treats {', '.join(graph.opaque)} as opaque steps")
+    inside = {layer.name for b in found for layer in b.layers}
+    for branch in _structure_branches(model):
+        if not any(layer.name in inside for layer in branch.layers):
+            found.append(branch)
     if not layers:  # registration order, when no graph gave the execution order
-        layers = [
-            layer
-            for name, m in model.named_modules()
-            if (layer := _module_layer(name, m)) is not None and not layer.norm
-        ]
+        layers = _registered(model)
     return ResidualDiscovery(tuple(found), tuple(layers), method, tuple(notes))
+
+
+def _graph(model: nn.Module, example_inputs: Any) -> tuple[Graph | None, list[str]]:
+    """fx, else a recorded forward on ``example_inputs``, else None (with the reasons)."""
+    try:
+        return trace_fx(model), []
+    except Exception as error:
+        note = f"torch.fx could not trace forward ({type(error).__name__}: {error})"
+    if example_inputs is None:
+        return None, [note + "; pass example_inputs to record one forward pass"]
+    try:
+        return record_forward(model, example_inputs), [note]
+    except Exception as error:
+        raise ValueError(
+            f"example_inputs: the forward pass on them failed ({type(error).__name__}: "
+            f"{error}); allowed: a tensor, a tuple of positional arguments or a dict of "
+            "keyword arguments that model(...) accepts."
+        ) from error
+
+
+def _registered(model: nn.Module) -> list[BranchLayer]:
+    return [
+        layer
+        for name, m in model.named_modules()
+        if (layer := _module_layer(name, m)) is not None and not layer.norm
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -458,11 +412,13 @@ class ResidualReport:
     classifier: str | None = None
     dry_run: bool = False
     notes: tuple[str, ...] = ()
+    seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""
         return {
             "policy": self.policy,
+            "seed": self.seed,
             "method": self.method,
             "classifier": self.classifier,
             "dry_run": self.dry_run,
@@ -599,17 +555,20 @@ def apply_residual_policy(
     n_layers: int | None = None,
     std: float | None = None,
     seed: int = 0,
+    example_inputs: Any = None,
     dry_run: bool = False,
 ) -> ResidualReport:
     """Apply a residual-aware policy (``zero_last``, ``fixup``, ``gpt2``) to ``model`` in place.
 
-    Run it after the weights have their base initialization (``initlab.init`` calls it with
-    ``residual=``): ``zero_last`` and ``fixup`` zero and scale the weights already there;
-    ``gpt2`` scales the residual projections by ``1/sqrt(N)``, or with ``std`` redraws them
-    from ``N(0, (std/sqrt(N))^2)`` (stream keyed by ``seed`` and the parameter name).
-    ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every branch,
-    ``None`` leaves it. ``n_layers``: transformer blocks (``N = 2 * n_layers``); by default
-    ``N`` is the number of branches found. If anything fails, no parameter changes.
+    Run it after the weights have their base initialization (``initlab.init(model, ...,
+    residual=policy)`` does both): ``zero_last`` and ``fixup`` zero and scale the weights
+    already there; ``gpt2`` scales the residual projections by ``1/sqrt(N)``, or with ``std``
+    redraws them from ``N(0, (std/sqrt(N))^2)`` (stream keyed by ``seed`` and the parameter
+    name). ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every
+    branch, ``None`` leaves it, a module name picks it. ``n_layers``: transformer blocks
+    (``N = 2 * n_layers``); by default ``N`` is the number of branches found.
+    ``example_inputs``: for a model fx cannot trace, one recorded forward pass finds the
+    branches. ``dry_run``: plan and report only. If anything fails, no parameter changes.
 
     >>> class Block(nn.Module):
     ...     def __init__(self):
@@ -624,54 +583,87 @@ def apply_residual_policy(
     >>> report.classifier, float(model[5].weight.detach().abs().sum())
     ('5', 0.0)
     """
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
+    plan = plan_residual_policy(
+        model,
+        policy,
+        branches=branches,
+        classifier=classifier,
+        n_layers=n_layers,
+        std=std,
+        seed=seed,
+        example_inputs=example_inputs,
+    )
+    return plan if dry_run else write_residual_policy(model, plan)
+
+
+def plan_residual_policy(
+    model: nn.Module,
+    policy: str,
+    *,
+    branches: Sequence[Sequence[str]] | Mapping[str, Sequence[str]] | None = None,
+    classifier: str | None = "auto",
+    n_layers: int | None = None,
+    std: float | None = None,
+    seed: int = 0,
+    example_inputs: Any = None,
+    graph: Graph | None = None,
+) -> ResidualReport:
+    """What :func:`apply_residual_policy` would write (a report with ``dry_run=True``); every
+    argument is checked here, so :func:`write_residual_policy` has nothing left to refuse.
+    ``graph``: a data-flow graph already built (``initlab.init`` passes its own)."""
     policy = _policy(policy)
     if n_layers is not None:
         n_layers = check_int("n_layers", n_layers, minimum=1)
     if std is not None:
         std = check_real("std", std, minimum=0.0, strict_minimum=True)
     seed = check_int("seed", seed, minimum=0)
-    if not isinstance(dry_run, bool):
-        raise ValueError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
-    found = find_residual_branches(model, branches=branches)
+    found = find_residual_branches(
+        model, branches=branches, example_inputs=example_inputs, graph=graph
+    )
     notes = list(found.notes)
     if not found.branches:
         notes.append("no residual branch found: nothing to do (pass branches= to name them)")
     head = _classifier(model, found, classifier) if policy == "fixup" else None
     actions = _plan(policy, found, classifier=head, n_layers=n_layers, std=std)
-    if not dry_run:
-        _write(model, actions, seed)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    missing = sorted({a.parameter for a in actions} - set(params))
+    if missing:
+        raise ValueError(f"parameters {missing} are not in the model; nothing was written.")
     return ResidualReport(
-        policy,
-        found.branches,
-        tuple(actions),
-        found.method,
-        None if head is None else head.name,
-        dry_run,
-        tuple(notes),
+        policy=policy,
+        branches=found.branches,
+        actions=tuple(actions),
+        method=found.method,
+        classifier=None if head is None else head.name,
+        dry_run=True,
+        notes=tuple(notes),
+        seed=seed,
     )
 
 
-def _write(model: nn.Module, actions: list[ResidualAction], seed: int) -> None:
+def write_residual_policy(model: nn.Module, plan: ResidualReport) -> ResidualReport:
+    """Write a plan from :func:`plan_residual_policy`; on any error every parameter it
+    touched gets its old value back. Returns the report with ``dry_run=False``."""
     params = dict(model.named_parameters(remove_duplicate=False))
-    missing = [a.parameter for a in actions if a.parameter not in params]
-    if missing:
-        raise ValueError(f"parameters {missing} are not in the model (tied or removed?).")
-    targets: dict[str, torch.Tensor] = {a.parameter: params[a.parameter] for a in actions}
-    saved = {name: p.detach().clone() for name, p in targets.items()}
+    touched = {id(params[a.parameter]): params[a.parameter] for a in plan.actions}
+    saved = [(p, p.detach().clone()) for p in touched.values()]
     done: set[int] = set()
     try:
         with torch.no_grad():
-            for a in actions:
+            for a in plan.actions:
                 p = params[a.parameter]
                 if id(p) in done and a.action == "scale":
                     continue  # a tied weight is scaled once
                 done.add(id(p))
-                _apply(p, a, seed)
+                _apply(p, a, plan.seed)
     except BaseException:
         with torch.no_grad():
-            for name, old in saved.items():
-                params[name].copy_(old)
+            for p, old in saved:
+                p.copy_(old)
         raise
+    return dataclasses.replace(plan, dry_run=False)
 
 
 def _apply(p: torch.Tensor, a: ResidualAction, seed: int) -> None:
@@ -681,3 +673,30 @@ def _apply(p: torch.Tensor, a: ResidualAction, seed: int) -> None:
         p.mul_(a.value)
     else:
         fill_(p, Normal(0.0, a.value), seed=seed, name=a.parameter)
+
+
+_OPTIONS = ("policy", "branches", "classifier", "n_layers", "std", "example_inputs")
+
+
+def residual_option(value: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`plan_residual_policy` from ``initlab.init``'s ``residual=``:
+    a policy name, or a dict with ``policy`` and any of ``branches``, ``classifier``,
+    ``n_layers``, ``std``.
+
+    >>> residual_option("fixup")
+    {'policy': 'fixup'}
+    >>> residual_option({"policy": "gpt2", "std": 0.02, "n_layers": 12})["n_layers"]
+    12
+    """
+    if isinstance(value, str):
+        return {"policy": value}
+    if not isinstance(value, Mapping) or "policy" not in value:
+        raise ValueError(
+            f"residual={value!r} is not valid; allowed: None, a policy name "
+            f"({', '.join(repr(p) for p in POLICIES)}) or a dict with 'policy' and any of "
+            f"{list(_OPTIONS[1:-1])}."
+        )
+    unknown = sorted(set(value) - set(_OPTIONS[:-1]))
+    if unknown:
+        raise ValueError(f"residual: unknown key(s) {unknown}; allowed: {list(_OPTIONS[:-1])}.")
+    return dict(value)
