@@ -32,6 +32,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from initlab.torch.lsuv import lsuv
@@ -170,7 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (best)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch and BLAS threads for both (default 1)"
+    )
     args = parser.parse_args(argv)
+    # Same thread limits for both sides: torch's pool and NumPy's BLAS (initlab's QR) would
+    # otherwise oversubscribe the cores and turn timings into noise on a shared machine.
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     console = Console()
     if reference is None:
         console.print("[red]the lsuv package is missing: pip install --no-deps lsuv==0.3.0")

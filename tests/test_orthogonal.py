@@ -23,6 +23,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+import initlab
 import initlab.torch as itorch
 from initlab.rng import Stream
 from initlab.schemes import DeltaOrthogonal, Orthogonal, get_scheme, orthogonal_matrix
@@ -237,3 +238,21 @@ def test_delta_orthogonal_refuses_bad_arguments():
 def test_orthogonal_scheme_needs_two_dimensions():
     with pytest.raises(ValueError, match=r"at least 2 dimensions"):
         Orthogonal().check_shape((5,))
+
+
+def test_initlab_init_uses_delta_orthogonal_by_name():
+    """A CNN initialized through initlab.init with delta-orthogonal convolutions (by name, JAX
+    spelling too) is an isometry on its convolution stack."""
+    convs = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False),
+        nn.Conv2d(6, 6, 3, padding=1, bias=False),
+        nn.Conv2d(6, 8, 3, padding=1, bias=False),
+    )
+    model = nn.Sequential(convs, nn.Flatten(), nn.Linear(8 * 16, 2))
+    overrides = {"0.0.weight": "delta_orthogonal", "0.[12].weight": "jax.delta_orthogonal"}
+    report = initlab.init(model, seed=0, overrides=overrides)
+    assert {report[f"0.{i}.weight"].scheme for i in range(3)} == {"delta_orthogonal"}
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = convs(x)
+    assert torch.allclose(y.flatten(1).norm(dim=1), x.flatten(1).norm(dim=1), rtol=1e-5)
