@@ -17,8 +17,8 @@ Where the random draws come from:
   run after run; they have the same distribution as torch's but are not its numbers.
   ``set_default_rng("torch")`` (or the environment variable ``INITLAB_TORCH_RNG=torch``)
   makes ``generator=None`` draw from torch's default generator instead, bit-for-bit
-  ``torch.nn.init``. Tensors on other devices always use torch's generator;
-  ``orthogonal_`` and ``sparse_`` always do too (their cost is elsewhere).
+  ``torch.nn.init``. Tensors on other devices always use torch's generator, and so does
+  ``sparse_``; ``orthogonal_`` draws its normal matrix the same way (its cost is the QR).
 
 Where initlab does more than torch, it says so in the function's docstring:
 
@@ -558,7 +558,10 @@ def orthogonal_(
     cols = tensor.numel() // rows
     work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
     flat = torch.empty((rows, cols), dtype=work, device=tensor.device)
-    flat.normal_(0, 1, generator=generator)
+    if _fast(flat, generator):
+        _fast_fill(flat, "normal", 0.0, 1.0)
+    else:
+        flat.normal_(0, 1, generator=generator)
     if rows < cols:
         flat.t_()
     q, r = torch.linalg.qr(flat)
