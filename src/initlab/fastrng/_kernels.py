@@ -262,14 +262,14 @@ def _neg_log_unit32(a):
     from ``2^32 - 1 - a``, so that ``-log(u)`` near 0 keeps every bit (no float32 rounding
     of ``u`` to 1).
     """
-    u = (_F(a) + _F(0.5)) * _F(2.0**-32)
+    u = (_F(np.uint32(a)) + _F(0.5)) * _F(2.0**-32)
     bits = _f32_bits(u)
     e_low = np.int64(bits >> _S23) - 127
     m = _bits_f32((bits & _U(0x7FFFFF)) | _U(0x3F800000))
     big = m > _SQRT2_32
     f_low = (m * _F(0.5) if big else m) - _F(1.0)
     e_low = e_low + 1 if big else e_low
-    v = (_F(_M32 - a) + _F(0.5)) * _F(2.0**-32)
+    v = (_F(np.uint32(_M32 - a)) + _F(0.5)) * _F(2.0**-32)
     near = v <= _F(1.0 - 0.5**0.5)
     f_high = -v if near else _F(1.0) - (v + v)
     e_high = 0 if near else -1
@@ -301,7 +301,7 @@ def _turn32(b):
     of pi/2, so no value is exactly 0."""
     v = b >> _S8
     kk = (v + _U(1 << 21)) >> _U(22)
-    x = (_F(np.int64(v) - np.int64(kk << _U(22))) + _F(0.5)) * _F(2.0**-22)
+    x = (_F(np.int32(np.int64(v) - np.int64(kk << _U(22)))) + _F(0.5)) * _F(2.0**-22)
     x2 = x * x
     s = x * _horner(x2, _SIN32)
     c = _horner(x2, _COS32)
@@ -536,7 +536,7 @@ def _upper_quantile64(t, h):
 
 @njit(inline="always", error_model="numpy")
 def _trunc32(w, p):
-    u = _F(w >> _S8) * _F(2.0**-24)
+    u = _F(np.int32(w >> _S8)) * _F(2.0**-24)
     x = _fma(u, p[3], p[2])
     centred = p[4] != _F(0.0)
     ax = abs(x)
@@ -567,7 +567,7 @@ UNIFORM, NORMAL, TRUNCATED = 0, 1, 2
 
 @njit(inline="always", error_model="numpy")
 def _uniform32(w, p):
-    return _fma(_F(w >> _S8) * _F(2.0**-24), p[1], p[0])
+    return _fma(_F(np.int32(w >> _S8)) * _F(2.0**-24), p[1], p[0])
 
 
 @njit(inline="always", error_model="numpy")
