@@ -67,12 +67,16 @@ def _element_to_block(index: np.ndarray, per_block: int) -> tuple[np.ndarray, np
 
 
 def test_layout_uniform_exact():
-    """Single: (w_j >> 8) 2^-24; double: (w_2j:w_2j+1 >> 11) 2^-53, rows as documented."""
+    """Single: rows 0-3 (w_j >> 8) 2^-24, row 4 the low bytes of w0, w1, w2; double:
+    (w_2j:w_2j+1 >> 11) 2^-53; as documented."""
     key, first, n = 0x1234_5678_9ABC_DEF0, 1000, 3000
     index = np.arange(first, first + n, dtype=np.uint64)
-    block, row = _element_to_block(index, 4)
-    w = _words(key, block).astype(np.uint64)[np.arange(n), row]
-    expected = (w >> np.uint64(8)).astype(np.float64) * 2.0**-24
+    block, row = _element_to_block(index, 5)
+    words = _words(key, block).astype(np.uint64)
+    top = (words[np.arange(n), np.minimum(row, 3)] >> np.uint64(8)).astype(np.float64)
+    low = words & np.uint64(0xFF)
+    low = (low[:, 0] | (low[:, 1] << np.uint64(8)) | (low[:, 2] << np.uint64(16))).astype(float)
+    expected = np.where(row == 4, low, top) * 2.0**-24
     got = fastrng.fill(np.empty(n, np.float32), "uniform", key, offset=first)
     assert np.array_equal(got, expected.astype(np.float32))
     block, row = _element_to_block(index, 2)
@@ -135,7 +139,12 @@ def test_truncated_equals_scipy_inverse_cdf(low, high):
     """The truncated normal is Phi^{-1}(Phi(a) + u (Phi(b) - Phi(a))) of the stream's uniform."""
     key, n = 42, 4000
     for precision, dtype, rtol in (("single", np.float32, 4e-6), ("double", np.float64, 1e-11)):
-        u = fastrng.fill(np.empty(n), "uniform", key, precision=precision)
+        if precision == "single":  # one word per value, 4 per block (the uniform has 5)
+            block, row = _element_to_block(np.arange(n, dtype=np.uint64), 4)
+            w = _words(key, block).astype(np.uint64)[np.arange(n), row]
+            u = (w >> np.uint64(8)).astype(np.float64) * 2.0**-24
+        else:
+            u = fastrng.fill(np.empty(n), "uniform", key, precision=precision)
         plan = plan_truncation(low, high, precision)
         if plan.centred:
             q = plan.c0 + u * plan.c1

@@ -8,16 +8,17 @@ multiply-adds are explicit (``llvm.fma``), and ``log``/``sin``/``cos``/the norma
 polynomials written here instead of the platform's libm.
 
 Layout. Values come in tiles of ``LANES = 64`` consecutive blocks; a block gives ``V`` values
-(``V = 4`` single precision, ``V = 2`` double) and value ``j`` of block ``t * LANES + l`` is
-element ``t * V * LANES + j * LANES + l``. Each of the ``V`` rows of a tile is contiguous, so
-the loop over ``l`` vectorizes with plain stores.
+(single precision: ``V = 5`` for the uniform, 4 otherwise; double: ``V = 2``) and value ``j``
+of block ``t * LANES + l`` is element ``t * V * LANES + j * LANES + l``. Each of the ``V``
+rows of a tile is contiguous, so the loop over ``l`` vectorizes with plain stores.
 
 Values per precision (``w0..w3`` the block's words):
 
 ======  =====================================  ==========================================
         single (float32; bf16/f16 round it)     double (float64)
 ======  =====================================  ==========================================
-U       ``(w_j >> 8) 2^-24`` in [0, 1)          ``(w_2j:w_2j+1 >> 11) 2^-53`` in [0, 1)
+U       ``(w_j >> 8) 2^-24`` in [0, 1), rows    ``(w_2j:w_2j+1 >> 11) 2^-53`` in [0, 1)
+        0-3; row 4 the low bytes of w0, w1, w2
 N       Box-Muller: ``(w0, w1)`` -> rows 0, 1;  Box-Muller: ``(w0:w1, w2:w3)`` -> rows 0, 1
         ``(w2, w3)`` -> rows 2, 3
 TN      inverse CDF of U (row j from ``w_j``)   inverse CDF of U
@@ -47,6 +48,9 @@ LANES = 64
 SINGLE_PER_BLOCK = 4
 DOUBLE_PER_BLOCK = 2
 SINGLE_TILE = SINGLE_PER_BLOCK * LANES
+#: The single-precision uniform takes a fifth value from the words' low bytes.
+UNIFORM_SINGLE_PER_BLOCK = 5
+UNIFORM_SINGLE_TILE = UNIFORM_SINGLE_PER_BLOCK * LANES
 DOUBLE_TILE = DOUBLE_PER_BLOCK * LANES
 
 # ------------------------------------------------------------------------------------------
@@ -566,8 +570,9 @@ UNIFORM, NORMAL, TRUNCATED = 0, 1, 2
 
 
 @njit(inline="always", error_model="numpy")
-def _uniform32(w, p):
-    return _fma(_F(np.int32(w >> _S8)) * _F(2.0**-24), p[1], p[0])
+def _uniform32(v, p):
+    """``loc + scale * v 2^-24`` for a 24-bit integer ``v``."""
+    return _fma(_F(np.int32(v)) * _F(2.0**-24), p[1], p[0])
 
 
 @njit(inline="always", error_model="numpy")
@@ -651,12 +656,15 @@ def _tile_single(dst, o, t, k0, k1, p, dist):
     r3 = dst[o + 3 * LANES : o + 4 * LANES]
     base = _U(t) * _U(LANES)
     if dist == UNIFORM:
+        r4 = dst[o + 4 * LANES : o + 5 * LANES]
         for lane in range(LANES):
             w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-            r0[lane] = _uniform32(w0, p)
-            r1[lane] = _uniform32(w1, p)
-            r2[lane] = _uniform32(w2, p)
-            r3[lane] = _uniform32(w3, p)
+            r0[lane] = _uniform32(w0 >> _S8, p)
+            r1[lane] = _uniform32(w1 >> _S8, p)
+            r2[lane] = _uniform32(w2 >> _S8, p)
+            r3[lane] = _uniform32(w3 >> _S8, p)
+            low = (w0 & _U(0xFF)) | ((w1 & _U(0xFF)) << _S8) | ((w2 & _U(0xFF)) << _S16)
+            r4[lane] = _uniform32(low, p)
     elif dist == NORMAL:
         for lane in range(LANES):
             w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
@@ -798,10 +806,11 @@ def fill_single(out, first, keys, params, dist):
     if out.size == 0:
         return
     p, k0, k1 = _unpack(params), keys[0], keys[1]
-    scratch = np.empty(SINGLE_TILE, dtype=np.float32)
+    tile = UNIFORM_SINGLE_TILE if dist == UNIFORM else SINGLE_TILE
+    scratch = np.empty(tile, dtype=np.float32)
     t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
     for t in range(t0, t1):
-        _emit(out, t * SINGLE_TILE - first, t, k0, k1, p, dist, scratch)
+        _emit(out, t * tile - first, t, k0, k1, p, dist, scratch)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -34,8 +34,8 @@ from initlab._validation import check_int
 
 __all__ = ["CHUNK", "available_threads", "run_chunked"]
 
-#: Elements per chunk (a multiple of every tile size).
-CHUNK = 1 << 18
+#: Elements per chunk: 5 * 2^16, a multiple of every tile size (128, 256, 320).
+CHUNK = 5 << 16
 
 _POOL: dict[str, object] = {"pid": None, "executor": None, "size": 0}
 _POOL_LOCK = threading.Lock()
