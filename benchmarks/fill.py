@@ -8,11 +8,12 @@ initializer, the same preallocated tensor is filled by
   torch's default generator),
 * ``fill_``: ``initlab.torch.fill_(tensor, scheme, seed=, name=)`` (a named, seeded stream),
 
-and ``tensor.zero_()`` gives the memory-bandwidth limit. Methods are interleaved round-robin
-and repeated; a figure is the best (smallest) time, the usual estimator when noise only ever
-adds time, as G elements/s; ratios are initlab / torch of those speeds, from the same run.
-The machine's load average is printed: on a shared machine other people's work moves every
-figure (torch's and initlab's alike), so compare ratios, not absolute speeds.
+and ``tensor.zero_()`` gives the memory-bandwidth limit. The four calls are interleaved
+round-robin and repeated; a figure is the best (smallest) time, the usual estimator when
+noise only ever adds time, as G elements/s; ratios are initlab / torch of those speeds,
+from the same run. The machine's load average is printed: on a shared machine other
+people's work moves every figure (torch's and initlab's alike), so compare ratios, not
+absolute speeds.
 
     PYTHONPATH=src python benchmarks/fill.py [--sizes 1e3,1e4,...] [--repeats 5] [--json out]
         [--dtype float32|bfloat16] [--threads N] [--skip-orthogonal]
@@ -97,13 +98,13 @@ def run(sizes, repeats: int, dtype: torch.dtype, skip_orthogonal: bool, progress
         numel = math.prod(shape)
         x = torch.zeros(shape, dtype=dtype)  # touched: page faults are not measured
         reps = repeats_for(numel, repeats)
-        zero = measure({"zero_": x.zero_}, reps)["zero_"]
         for family in families:
             progress.update(task, description=f"{family.title} {numel:.0e}")
             if family.title == "orthogonal_" and numel > ORTHOGONAL_MAX:
                 progress.advance(task)
                 continue
             calls = {
+                "zero": x.zero_,
                 "torch": lambda f=family, x=x: f.torch_fn(x),
                 "initlab": lambda f=family, x=x: f.initlab_fn(x),
                 "fill_": lambda f=family, x=x: fill_(x, f.scheme, seed=0, name="w"),
@@ -112,7 +113,6 @@ def run(sizes, repeats: int, dtype: torch.dtype, skip_orthogonal: bool, progress
             best = measure(calls, r)
             rows.append({
                 "family": family.title, "n": numel, "shape": list(shape), "repeats": r,
-                "zero_gps": numel / zero / 1e9,
                 **{f"{k}_gps": numel / v / 1e9 for k, v in best.items()},
                 **{f"{k}_seconds": v for k, v in best.items()},
             })  # fmt: skip
