@@ -113,7 +113,9 @@ def _fma(typingctx, a, b, c):
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.fma(*args)
+        t = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fma", [t], ir.FunctionType(t, [t, t, t]))
+        return builder.call(fn, args)
 
     return a(a, b, c), codegen
 
