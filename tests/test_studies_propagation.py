@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from initlab.studies.propagation import ACTIVATIONS, SCHEMES, run_propagation, theory
+from initlab.studies._torch_init import has_model_init
+from initlab.studies.propagation import ACTIVATIONS, default_schemes, run_propagation, theory
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_every_cell_follows_the_theory(quick):
     results = quick.data["results"]
     assert set(results) == set(ACTIVATIONS)
     for activation, rows in results.items():
-        assert set(rows) == set(SCHEMES)
+        assert set(rows) == set(default_schemes())
         for scheme, row in rows.items():
             for key in ("forward_ratio", "backward_ratio"):
                 measured, predicted = row["measured"][key], row["theory"][key]
@@ -71,6 +72,23 @@ def test_prelu_under_relus_he_grows_as_its_gain_says(quick):
     # He with ReLU's gain before PReLU(0.25): variance x (1 + 0.25^2) per layer.
     ratio = quick.data["results"]["prelu"]["he"]["measured"]["forward_ratio"]
     assert abs(math.log(ratio / (1 + 0.25**2) ** (99 / 2))) < math.log(3)
+
+
+@pytest.mark.skipif(not has_model_init(), reason="initlab.init (issue 3) is not installed")
+def test_auto_matches_each_activations_gain(quick):
+    results = quick.data["results"]
+    width = quick.config["width"]
+    assert results["relu"]["auto"]["weight_std"] == pytest.approx(math.sqrt(2 / width))
+    assert results["prelu"]["auto"]["weight_std"] == pytest.approx(
+        math.sqrt(2 / (1 + 0.25**2) / width)
+    )
+    assert results["selu"]["auto"]["weight_std"] == pytest.approx(math.sqrt(1 / width))
+    # The ReLU family and SELU keep their scale through 100 layers under auto...
+    for activation in ("relu", "leaky_relu", "prelu", "selu"):
+        ratio = results[activation]["auto"]["measured"]["forward_ratio"]
+        assert 0.5 < ratio < 2.0, activation
+    # ...where He's ReLU gain before PReLU(0.25) grows 20x, as its gain says.
+    assert results["prelu"]["he"]["measured"]["forward_ratio"] > 8
 
 
 def test_relu_theory_is_he_product_formula():

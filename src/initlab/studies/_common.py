@@ -132,16 +132,26 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def save_figure(figure: Any, path: Path) -> Path:
-    """Save a matplotlib Figure as PNG through the Agg canvas (no pyplot, no global backend).
+    """Save a matplotlib Figure as a small PNG; returns the path.
 
-    Metadata that changes between runs (software version) is left out.
+    Rendered through the Agg canvas (no pyplot, no global backend change), then stored as
+    a 256-colour palette PNG (plots have few colours: a third of the size, no visible loss),
+    without metadata that would change between runs.
     """
+    import io
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    figure.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        palette.save(path, format="PNG", optimize=True)
     return path
 
 

@@ -133,7 +133,7 @@ def _run_torch(
 
     X, Y, Xt, Yt = (torch.from_numpy(np.ascontiguousarray(a.T)) for a in data)
     net = build_model(torch_circles_net, seed=seed)
-    apply_scheme(net, numpy_net.scheme_for(initialization), seed=seed)
+    applied = apply_scheme(net, numpy_net.scheme_for(initialization), seed=seed)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     costs: list[float] = []
@@ -151,7 +151,12 @@ def _run_torch(
     with torch.no_grad():
         train = _accuracy((net(X) > 0).double().numpy(), Y.numpy())
         test = _accuracy((net(Xt) > 0).double().numpy(), Yt.numpy())
-    return {"train_accuracy": train, "test_accuracy": test, "costs": costs}
+    return {
+        "train_accuracy": train,
+        "test_accuracy": test,
+        "costs": costs,
+        "init_warnings": applied.get("warnings", []),
+    }
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:

@@ -333,7 +333,8 @@ class DepthResult(StudyResult):
                     epochs = np.arange(curves.shape[1])
                     color = f"C{color_index}"
                     mean = curves.mean(axis=0)
-                    ax.plot(epochs, mean, color=color, label=short, lw=1.8)
+                    style = "--" if short == "random" else "-"  # random and torch_default overlap
+                    ax.plot(epochs, mean, color=color, label=short, lw=1.8, ls=style)
                     ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0),
                                     color=color, alpha=0.2, lw=0)  # fmt: skip
                 if key == "train_loss":

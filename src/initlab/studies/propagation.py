@@ -56,7 +56,7 @@ from initlab.studies._common import (
     save_figure,
     torch_threads,
 )
-from initlab.studies._torch_init import TORCH_DEFAULT
+from initlab.studies._torch_init import TORCH_DEFAULT, has_model_init
 
 __all__ = [
     "ACTIVATIONS",
@@ -109,21 +109,34 @@ ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "gelu": (_gelu, _gelu_prime),
 }
 
-#: Scheme rows: short name -> initlab scheme ("torch_default": the modules as constructed,
-#: weights U(+-1/sqrt(3 n)) from kaiming_uniform(a=sqrt(5)), biases U(+-1/sqrt(n))).
+#: Scheme rows: short name -> initlab scheme. ``he`` is He with ReLU's gain whatever the
+#: activation; ``auto`` is ``initlab.init``'s per-layer choice (He with the activation's own
+#: gain before the ReLU family, Xavier before tanh/sigmoid, LeCun before SELU, the numeric
+#: gain before GELU); ``torch_default``: the modules as constructed, weights U(+-1/sqrt(3 n))
+#: from kaiming_uniform(a=sqrt(5)), biases U(+-1/sqrt(n)).
 SCHEMES: dict[str, str] = {
     "he": "he_normal",
+    "auto": "auto",
     "xavier": "xavier_normal",
     "random": "random(std=0.01)",
     "torch_default": TORCH_DEFAULT,
 }
 
+
+def default_schemes() -> tuple[str, ...]:
+    """The rows a run has by default: every scheme, ``auto`` only where initlab.init is."""
+    return tuple(s for s in SCHEMES if s != "auto" or has_model_init())
+
+
 #: (depth, width, batch, seeds) per mode.
 SIZES = {"quick": (100, 256, 32, 1), "full": (100, 512, 32, 4)}
 
 
-def _variances(scheme: str, width: int) -> tuple[float, float]:
-    """(Var[w], Var[b]) of a ``width x width`` layer under ``scheme``."""
+def _variances(scheme: str, width: int, weight_std: float | None = None) -> tuple[float, float]:
+    """(Var[w], Var[b]) of a ``width x width`` layer under ``scheme`` (``weight_std``, when
+    given, is the std the layers were given: ``auto`` states it per layer in its report)."""
+    if weight_std is not None:
+        return weight_std**2, 0.0
     if scheme == TORCH_DEFAULT:
         # nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) -> bound 1/sqrt(n), and
         # bias U(-1/sqrt(n), 1/sqrt(n)); a uniform on [-b, b] has variance b^2 / 3.
@@ -140,12 +153,18 @@ def _variances(scheme: str, width: int) -> tuple[float, float]:
 
 
 def theory(
-    activation: str, scheme: str, *, depth: int, width: int, input_second_moment: float = 1.0
+    activation: str,
+    scheme: str,
+    *,
+    depth: int,
+    width: int,
+    input_second_moment: float = 1.0,
+    weight_std: float | None = None,
 ) -> dict[str, list[float]]:
     r"""Mean-field prediction of ``std(y_l)`` and ``std(dL/dy_l)`` for ``l = 1..depth``.
 
     See the module docstring for the recursion. The backward pass starts from
-    ``Var[dL/dy_L] = 1``.
+    ``Var[dL/dy_L] = 1``. ``weight_std`` overrides the scheme's std (zero biases).
 
     >>> t = theory("relu", "he_normal", depth=3, width=100)
     >>> [round(v, 12) for v in t["activation_std"]], [round(v, 12) for v in t["gradient_std"]]
@@ -155,7 +174,7 @@ def theory(
     """
     check_choice("activation", activation, ACTIVATIONS)
     f, f_prime = ACTIVATIONS[activation]
-    var_w, var_b = _variances(scheme, width)
+    var_w, var_b = _variances(scheme, width, weight_std)
     gain = width * var_w
     q = [gain * input_second_moment + var_b]
     for _ in range(depth - 1):
@@ -228,7 +247,7 @@ def run_propagation(
     quick: bool = False,
     seed: int = 0,
     activations: Sequence[str] = tuple(ACTIVATIONS),
-    schemes: Sequence[str] = tuple(SCHEMES),
+    schemes: Sequence[str] | None = None,
     depth: int | None = None,
     width: int | None = None,
     batch: int | None = None,
@@ -250,6 +269,7 @@ def run_propagation(
     seed = check_int("seed", seed, minimum=0)
     for name in activations:
         check_choice("activation", name, ACTIVATIONS)
+    schemes = default_schemes() if schemes is None else tuple(schemes)
     for name in schemes:
         check_choice("scheme", name, SCHEMES)
     d, w, b, s = SIZES["quick" if quick else "full"]
@@ -267,21 +287,31 @@ def run_propagation(
             for short in schemes:
                 scheme = SCHEMES[short]
                 per_seed = []
+                stds: set[float] = set()
                 for k in range(n_seeds):
                     run_seed = seed + k
                     gen = torch.Generator().manual_seed(run_seed)
                     inputs = torch.randn(batch, width, generator=gen, dtype=torch.float64)
                     upstream = torch.randn(batch, width, generator=gen, dtype=torch.float64)
                     net = build_model(partial(plain_net, activation, depth, width), seed=run_seed)
-                    apply_scheme(net, scheme, seed=run_seed)
+                    applied = apply_scheme(net, scheme, seed=run_seed)
+                    stds.update(v for v in applied.values() if isinstance(v, float))
                     per_seed.append(measure(net, inputs, upstream))
                     overall.advance()
                 measured = {
                     key: _root_mean_square([m[key] for m in per_seed]) for key in per_seed[0]
                 }
-                predicted = theory(activation, scheme, depth=depth, width=width)
+                weight_std = None
+                if scheme == "auto":  # every layer is width x width: one std
+                    (weight_std,) = stds
+                predicted = theory(
+                    activation, scheme, depth=depth, width=width, weight_std=weight_std
+                )
                 results[activation][short] = {
                     "scheme": scheme,
+                    "weight_std": weight_std
+                    if weight_std is not None
+                    else _scheme_std(scheme, width),
                     "measured": {**measured, **_ratios(measured)},
                     "theory": {**predicted, **_ratios(predicted)},
                     "per_seed": per_seed,
@@ -303,6 +333,10 @@ def run_propagation(
         "curves": "per layer, sqrt(mean over seeds of std^2); per_seed holds each seed",
     }
     return PropagationResult("propagation", config, {"results": results}, seconds=watch.seconds)
+
+
+def _scheme_std(scheme: str, width: int) -> float:
+    return math.sqrt(_variances(scheme, width)[0])
 
 
 def _ratios(curves: dict[str, list[float]]) -> dict[str, float]:
