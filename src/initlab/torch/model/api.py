@@ -1,0 +1,808 @@
+r"""``initlab.init``: initialize a whole PyTorch model in one call, and say what was done.
+
+Three passes, so that a call either initializes every parameter it should or changes nothing:
+
+1. **plan**: discover what follows each layer, split parameters into blocks (attention q/k/v,
+   recurrent gates), choose each block's scheme and fans;
+2. **validate**: check every block (shape, fans, dtype, overrides; a callable override runs
+   here on a scratch tensor) before anything is written; a failure raises :class:`InitError`
+   naming the parameter and the reason, with every parameter untouched;
+3. **write**: fill each block from initlab's random stream ``(seed, block name)``
+   (:func:`initlab.torch.fill.fill_`), so that a parameter's values depend on the seed and its
+   name only, never on which other parameters exist or the order they are visited in.
+
+After validation nothing foreseeable can fail; for the unforeseeable (out of memory, an
+interrupt) ``atomic="snapshot"`` keeps a host copy of each parameter before overwriting it and
+restores all of them on any error, at the cost of one model copy in host memory. The default,
+``atomic="validate"``, never holds a second copy. A model on the meta device is materialized
+(only its meta tensors, on ``device``) and initialized in place: one copy, and on failure it is
+put back on the meta device.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from initlab._validation import check_choice, check_int, choice_error
+from initlab.fans import FAN_MODES, Fans, compute_fans
+from initlab.schemes import (
+    DISTRIBUTIONS,
+    Constant,
+    Orthogonal,
+    Scheme,
+    get_scheme,
+    scheme_names,
+)
+from initlab.torch.fill import fill_
+from initlab.torch.model.discovery import Discovery, LayerLink, discover
+from initlab.torch.model.layers import BlockSpec, Context, blocks_for
+from initlab.torch.model.report import InitReport, ParamRow
+from initlab.torch.model.rules import (
+    EMBEDDING,
+    ONES,
+    RECURRENT,
+    ZEROS,
+    Choice,
+    bias_scheme,
+    effective_gain,
+    weight_choice,
+    with_mode,
+)
+
+__all__ = ["InitError", "InitWarning", "init"]
+
+BIAS_POLICIES = ("zeros", "keep", "torch")
+ATOMIC_MODES = ("validate", "snapshot")
+CUSTOM_POLICIES = ("init", "skip")
+_WEIGHT_KINDS = ("weight", "recurrent", "embedding")
+_PROGRESS_ELEMENTS = 50_000_000
+
+
+class InitError(ValueError):
+    """A parameter could not be initialized; ``failures`` lists ``(parameter, reason)``.
+
+    Raised before anything is written (or after everything written is restored), so the
+    model is exactly as it was.
+    """
+
+    def __init__(self, failures: list[tuple[str, str]], note: str = "") -> None:
+        self.failures = list(failures)
+        self.parameter, self.reason = self.failures[0]
+        shown = "; ".join(f"parameter {p!r}: {r.rstrip('.')}" for p, r in self.failures[:5])
+        more = f" (and {len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
+        tail = note or "No parameter was changed."
+        super().__init__(f"initlab.init failed: {shown}{more}. {tail}")
+
+
+class InitWarning(UserWarning):
+    """Something in an initialization that deserves attention (symmetric layers, buffers)."""
+
+
+# --------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------
+
+
+def _patterns(param: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"{param}={value!r} is not valid; allowed: a glob string or a list of them."
+        ) from None
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{param}: {item!r} is not valid; allowed: glob strings.")
+    return items
+
+
+def _override(pattern: str, value: Any) -> Any:
+    where = f"overrides[{pattern!r}]"
+    if isinstance(value, Scheme) or (callable(value) and not isinstance(value, str)):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{where}={value!r} is not valid; allowed: a scheme name, a Scheme, 'keep', 'auto' "
+            "or a callable filling a tensor in place."
+        )
+    if value in ("keep", "skip"):
+        return "keep"
+    if value == "auto":
+        return "auto"
+    try:
+        return get_scheme(value)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _model_scheme(scheme: Any) -> Scheme | None:
+    if isinstance(scheme, str) and scheme == "auto":
+        return None
+    if isinstance(scheme, Scheme):
+        return scheme
+    if not isinstance(scheme, str):
+        raise TypeError(
+            f"scheme={scheme!r} is not valid; allowed: 'auto', a scheme name or a Scheme."
+        )
+    try:
+        return get_scheme(scheme)
+    except ValueError as error:
+        if "is not valid; allowed:" in str(error) and "(" not in scheme:
+            raise choice_error("scheme", scheme, ("auto", *scheme_names())) from None
+        raise
+
+
+def _bias_policy(bias: Any) -> str | Scheme:
+    if isinstance(bias, str) and bias in BIAS_POLICIES:
+        return bias
+    try:
+        resolved = get_scheme(bias)
+    except (ValueError, TypeError):
+        raise choice_error("bias", bias, (*BIAS_POLICIES, "a scheme without fans")) from None
+    if resolved.uses_fans:
+        raise ValueError(
+            f"bias={bias!r} is not valid: it scales by fans, and a bias has none; allowed: "
+            "'zeros', 'keep', 'torch' or a scheme without fans such as 'normal(std=0.01)'."
+        )
+    return resolved
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else getattr(value, "name", repr(value))
+
+
+# --------------------------------------------------------------------------------------
+# Plan
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    spec: BlockSpec
+    shape: tuple[int, ...]
+    choice: Choice | None
+    stream: str
+    reason: str = ""
+    filler: Callable[[torch.Tensor], Any] | None = None
+    values: torch.Tensor | None = None
+    fans: Fans | None = None
+
+
+@dataclass
+class _ParamPlan:
+    name: str
+    aliases: tuple[str, ...]
+    param: nn.Parameter
+    path: str
+    module: nn.Module
+    blocks: list[_Block] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        return any(b.choice is not None or b.filler is not None for b in self.blocks)
+
+
+def _block_shape(shape: tuple[int, ...], rows: tuple[int, int] | None) -> tuple[int, ...]:
+    if rows is None:
+        return shape
+    return (rows[1] - rows[0], *shape[1:])
+
+
+def _auto(spec: BlockSpec, mode: str, distribution: str) -> Choice:
+    if spec.kind == "recurrent":
+        return Choice(RECURRENT, "recurrent", RECURRENT.gain)
+    if spec.kind == "embedding":
+        return Choice(EMBEDDING, "embedding", None)
+    return weight_choice(spec.known_activation, mode, distribution)
+
+
+def _choose(
+    spec: BlockSpec,
+    model_scheme: Scheme | None,
+    override: Any,
+    settings: dict[str, Any],
+) -> tuple[Choice | None, str, Callable | None]:
+    """(choice, skip reason, callable filler) for one block."""
+    if override is not None:
+        pattern, value = override
+        if value == "keep":
+            return None, f"override {pattern!r}: keep", None
+        if isinstance(value, Scheme):
+            return Choice(value, "override", effective_gain(value)), "", None
+        if callable(value) and value != "auto":
+            return None, "", value
+        # "auto": the rule for this block, whatever the model-wide scheme
+        model_scheme = None
+    kind = spec.kind
+    if kind == "skip":
+        return None, spec.note, None
+    mode = settings["mode"] or "fan_in"
+    distribution = settings["distribution"] or "normal"
+    if kind in _WEIGHT_KINDS:
+        if model_scheme is None:
+            return _auto(spec, mode, distribution), "", None
+        scheme = with_mode(model_scheme, settings["mode"], settings["distribution"])
+        return Choice(scheme, "model-wide", effective_gain(scheme)), "", None
+    if kind == "bias":
+        scheme = bias_scheme(settings["bias"], spec.fans)
+        if scheme is None:
+            return None, "bias='keep'", None
+        return Choice(scheme, "bias", None), "", None
+    if kind == "norm_weight":
+        return Choice(ONES, "norm", None), "", None
+    if kind == "norm_bias":
+        return Choice(ZEROS, "norm", None), "", None
+    if kind == "prelu":
+        slope = spec.value if spec.value is not None else 0.25
+        return Choice(Constant(slope), "prelu", None), "", None
+    raise AssertionError(kind)
+
+
+def _match(patterns: Iterable[str], names: Iterable[str]) -> str | None:
+    names = tuple(names)
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            return pattern
+    return None
+
+
+def _plan(
+    model: nn.Module,
+    found: Discovery,
+    model_scheme: Scheme | None,
+    overrides: dict[str, Any],
+    exclude: tuple[str, ...],
+    settings: dict[str, Any],
+) -> tuple[list[_ParamPlan], list[tuple[str, str]]]:
+    names: dict[int, list[str]] = {}
+    params: dict[int, nn.Parameter] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+        params[id(p)] = p
+    plans: list[_ParamPlan] = []
+    failures: list[tuple[str, str]] = []
+    used: set[str] = set()
+    for key, all_names in names.items():
+        name, aliases = all_names[0], tuple(all_names[1:])
+        p = params[key]
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            failures.append((name, "an uninitialized lazy parameter: its shape is not known "
+                             "until one forward pass has run; run one first"))  # fmt: skip
+            continue
+        path, _, local = name.rpartition(".")
+        module = model.get_submodule(path)
+        link: LayerLink | None = found.link_for(path, name)
+        if name not in found.param_links:
+            for alias in aliases:
+                if alias in found.param_links:
+                    link = found.param_links[alias]
+                    break
+        ctx = Context(module, path, local, name, tuple(p.shape), link, settings["custom"])
+        try:
+            specs = blocks_for(ctx)
+        except ValueError as error:
+            failures.append((name, str(error)))
+            continue
+        plan = _ParamPlan(name, aliases, p, path, module)
+        excluded = _match(exclude, all_names)
+        pattern = _match(overrides, all_names)
+        if excluded:
+            used.add(excluded)
+        if pattern:
+            used.add(pattern)
+        for spec in specs:
+            stream = f"{name}[{spec.part}]" if spec.part else name
+            shape = _block_shape(tuple(p.shape), spec.rows)
+            if excluded is not None:
+                plan.blocks.append(_Block(spec, shape, None, stream, f"excluded by {excluded!r}"))
+                continue
+            if not p.requires_grad and not settings["include_frozen"]:
+                reason = "frozen (requires_grad=False); include_frozen=True initializes it"
+                plan.blocks.append(_Block(spec, shape, None, stream, reason))
+                continue
+            override = (pattern, overrides[pattern]) if pattern is not None else None
+            try:
+                choice, reason, filler = _choose(spec, model_scheme, override, settings)
+            except ValueError as error:
+                failures.append((name, str(error)))
+                continue
+            fans = spec.fans
+            plan.blocks.append(_Block(spec, shape, choice, stream, reason, filler, None, fans))
+        plans.append(plan)
+    for param_name, patterns in (("overrides", overrides), ("exclude", exclude)):
+        for pattern in patterns:
+            if pattern not in used:
+                sample = ", ".join(repr(n) for n in list(_all_names(names))[:6])
+                raise ValueError(
+                    f"{param_name}: pattern {pattern!r} matches no parameter; parameter names "
+                    f"look like {sample} (globs use fnmatch: '*' matches across dots)."
+                )
+    return plans, failures
+
+
+def _all_names(names: dict[int, list[str]]) -> Iterable[str]:
+    """Every parameter name, aliases included."""
+    for group in names.values():
+        yield from group
+
+
+# --------------------------------------------------------------------------------------
+# Validate
+# --------------------------------------------------------------------------------------
+
+
+def _target_device(model: nn.Module, device: Any) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    for t in (*model.parameters(), *model.buffers()):
+        if not t.is_meta:
+            return t.device
+    return torch.device("cpu")
+
+
+def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, str]]:
+    failures: list[tuple[str, str]] = []
+    for plan in plans:
+        p = plan.param
+        writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
+        if p.is_meta and len(writes) != len(plan.blocks):
+            reasons = {b.reason for b in plan.blocks if b not in writes}
+            failures.append((plan.name, (
+                f"on the meta device and left without values ({'; '.join(sorted(reasons))}); "
+                "initialize it too, or materialize the model yourself")))  # fmt: skip
+            continue
+        if writes and not p.dtype.is_floating_point:
+            failures.append((plan.name, f"dtype {p.dtype} is not a floating-point type; allowed: "
+                             "float32, float64, bfloat16, float16"))  # fmt: skip
+            continue
+        for block in writes:
+            where = f"[{block.spec.part}] " if block.spec.part else ""
+            if block.filler is not None:
+                block.values = _run_filler(block, p, device, failures, plan.name)
+                continue
+            scheme = block.choice.scheme  # type: ignore[union-attr]
+            try:
+                scheme.check_shape(block.shape)
+                if scheme.uses_fans:
+                    fans = block.fans if block.fans is not None else compute_fans(block.shape)
+                    block.fans = fans
+                    scheme.statistics(fans)
+            except ValueError as error:
+                failures.append((plan.name, f"{where}{_rule_text(block)}: {error}"))
+            for row in block.spec.zero_rows:
+                if not 0 <= row < block.shape[0]:
+                    failures.append((plan.name, f"padding row {row} outside {block.shape}"))
+    return failures
+
+
+def _rule_text(block: _Block) -> str:
+    assert block.choice is not None
+    return f"scheme {block.choice.scheme.name!r} ({block.choice.rule})"
+
+
+def _run_filler(
+    block: _Block, p: torch.Tensor, device: torch.device, failures: list, name: str
+) -> torch.Tensor | None:
+    scratch_device = device if p.is_meta else p.device
+    scratch = torch.zeros(block.shape, dtype=p.dtype, device=scratch_device)
+    try:
+        with torch.no_grad():
+            out = block.filler(scratch)  # type: ignore[misc]
+    except Exception as error:
+        failures.append((name, f"override callable raised {type(error).__name__}: {error}"))
+        return None
+    values = out if isinstance(out, torch.Tensor) else scratch
+    if tuple(values.shape) != block.shape:
+        failures.append((name, f"override callable returned shape {tuple(values.shape)}, "
+                         f"expected {block.shape}"))  # fmt: skip
+        return None
+    return values.detach()
+
+
+# --------------------------------------------------------------------------------------
+# Write
+# --------------------------------------------------------------------------------------
+
+
+def _materialize(model: nn.Module, device: torch.device) -> tuple[list, list[str]]:
+    """Replace meta parameters and buffers by empty tensors on ``device``; returns the undo
+    list and the names of buffers that had no values."""
+    undo: list[tuple[nn.Module, str, str, Any]] = []
+    memo: dict[int, Any] = {}
+    blank: list[str] = []
+    for path, module in model.named_modules(remove_duplicate=False):
+        for name, p in list(module._parameters.items()):
+            if p is not None and p.is_meta:
+                if id(p) not in memo:
+                    memo[id(p)] = nn.Parameter(
+                        torch.empty_like(p, device=device), requires_grad=p.requires_grad
+                    )
+                undo.append((module, "_parameters", name, p))
+                module._parameters[name] = memo[id(p)]
+        for name, b in list(module._buffers.items()):
+            if b is not None and b.is_meta:
+                if id(b) not in memo:
+                    memo[id(b)] = torch.zeros_like(b, device=device)
+                    if not hasattr(module, "reset_running_stats"):
+                        blank.append(f"{path}.{name}" if path else name)
+                undo.append((module, "_buffers", name, b))
+                module._buffers[name] = memo[id(b)]
+        if hasattr(module, "reset_running_stats") and any(
+            u[0] is module and u[1] == "_buffers" for u in undo
+        ):
+            module.reset_running_stats()
+    return undo, blank
+
+
+def _undo(undo: list) -> None:
+    for module, where, name, old in reversed(undo):
+        getattr(module, where)[name] = old
+
+
+def _view(p: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor:
+    t = p.detach()
+    if t.dim() == 0:  # a scalar as one element: the stream's value 0 either way
+        return t.view(1)
+    return t if rows is None else t[rows[0] : rows[1]]
+
+
+def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
+    for plan in plans:
+        target = plan.param.detach()
+        for block in plan.blocks:
+            view = _view(plan.param, block.spec.rows)
+            if block.values is not None:
+                with torch.no_grad():
+                    view.copy_(block.values.to(device=view.device, dtype=view.dtype))
+            elif block.choice is not None:
+                fill_(view, block.choice.scheme, seed=seed, name=block.stream, fans=block.fans)
+            else:
+                continue
+            if block.spec.zero_rows:
+                with torch.no_grad():
+                    for row in block.spec.zero_rows:
+                        target[row].zero_()
+            if progress is not None:
+                progress(math.prod(block.shape))
+
+
+def _measure(view: torch.Tensor) -> tuple[float | None, float | None]:
+    if view.numel() == 0:
+        return None, None
+    with torch.no_grad():
+        if view.numel() == 1:
+            return 0.0, float(view.reshape(()).float())
+        var, mean = torch.var_mean(view.float() if view.dtype in (torch.float16,) else view,
+                                   correction=0)  # fmt: skip
+    return float(var.float().sqrt()), float(mean.float())
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def _rows(plans: list[_ParamPlan], dry_run: bool, measure: bool) -> tuple[list[ParamRow], list]:
+    rows: list[ParamRow] = []
+    symmetric: list[str] = []
+    for plan in plans:
+        module_type = type(plan.module).__name__
+        for block in plan.blocks:
+            spec = block.spec
+            link = spec.link
+            activation = spec.known_activation
+            if spec.kind in _WEIGHT_KINDS or spec.follows:
+                follows = spec.follows or (link.follows if link is not None else None)
+                found_by = spec.found_by or (link.found_by if link is not None else None)
+            else:
+                follows = found_by = None
+            choice = block.choice
+            writes = choice is not None or block.filler is not None
+            stats: dict[str, float] = {}
+            scheme_name = formula = rule = None
+            gain = None
+            if choice is not None:
+                stats = choice.scheme.statistics(block.fans)
+                scheme_name, formula = choice.scheme.name, choice.scheme.formula()
+                rule, gain = choice.rule, choice.gain
+            elif block.filler is not None:
+                rule, scheme_name = "override", getattr(block.filler, "__name__", "callable")
+            is_symmetric = bool(
+                choice is not None
+                and isinstance(choice.scheme, Constant)
+                and spec.kind in _WEIGHT_KINDS
+                and block.shape
+                and block.shape[0] > 1
+            )
+            if is_symmetric and plan.path not in symmetric:
+                symmetric.append(plan.path)
+            measured = (None, None)
+            if measure and writes and not dry_run:
+                measured = _measure(_view(plan.param, spec.rows))
+            notes = [spec.note] if spec.note else []
+            if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
+                notes.append("also reaches " + ", ".join(link.also))
+            note = "; ".join(notes)
+            fans = block.fans if block.fans is not None else spec.fans
+            if (
+                choice is not None
+                and not choice.scheme.uses_fans
+                and spec.kind not in _WEIGHT_KINDS
+            ):
+                fans = None  # a bias or norm set without fans: fans would only mislead
+            if choice is not None and isinstance(choice.scheme, Orthogonal) and block.shape:
+                # rows (or columns) orthonormal times gain: mean square gain^2 / max(rows, cols)
+                widest = max(block.shape[0], math.prod(block.shape[1:]))
+                stats = {"std": choice.scheme.gain / math.sqrt(widest)} if widest else {}
+            rows.append(
+                ParamRow(
+                    parameter=plan.name,
+                    part=spec.part,
+                    rows=spec.rows,
+                    shape=block.shape,
+                    dtype=str(plan.param.dtype).replace("torch.", ""),
+                    layer=plan.path,
+                    layer_type=module_type,
+                    kind=spec.kind,
+                    action=("planned" if dry_run else "initialized") if writes else "skipped",
+                    reason=block.reason,
+                    activation=(activation.label if activation is not None else None)
+                    if spec.kind in _WEIGHT_KINDS
+                    else None,
+                    follows=follows,
+                    found_by=found_by,
+                    rule=rule,
+                    scheme=scheme_name,
+                    formula=formula,
+                    fan_in=None if fans is None else int(fans.fan_in),
+                    fan_out=None if fans is None else int(fans.fan_out),
+                    gain=gain,
+                    std=stats.get("std"),
+                    bound=stats.get("bound"),
+                    stream=block.stream if choice is not None and choice.scheme.random else None,
+                    aliases=plan.aliases,
+                    symmetric=is_symmetric,
+                    note=note,
+                    measured_std=measured[0],
+                    measured_mean=measured[1],
+                )
+            )
+    return rows, symmetric
+
+
+# --------------------------------------------------------------------------------------
+# init()
+# --------------------------------------------------------------------------------------
+
+
+def init(
+    model: nn.Module,
+    scheme: str | Scheme = "auto",
+    *,
+    seed: int | None = None,
+    mode: str | None = None,
+    distribution: str | None = None,
+    bias: str | Scheme = "zeros",
+    overrides: Mapping[str, str | Scheme | Callable[[torch.Tensor], Any]] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    example_inputs: Any = None,
+    dry_run: bool = False,
+    include_frozen: bool = False,
+    custom: str = "init",
+    device: str | torch.device | None = None,
+    atomic: str = "validate",
+    measure: bool = True,
+    progress: bool | None = None,
+) -> InitReport:
+    r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
+
+    ``scheme="auto"`` chooses per layer from the nonlinearity its output reaches (found by
+    torch.fx tracing, else one forward pass on ``example_inputs``, else module order):
+    ``std = gain * sqrt(1 / n)``,
+
+    ==========================================  =================  ========================
+    output reaches                              scheme             gain
+    ==========================================  =================  ========================
+    ReLU, Leaky ReLU(a), PReLU(a), RReLU        He (``mode``)      sqrt(2 / (1 + a^2))
+    tanh, sigmoid                               Xavier (fan_avg)   5/3, 1
+    SELU                                        LeCun (``mode``)   1
+    GELU, SiLU, Mish, any other elementwise fn  He form            1 / sqrt(E[f(z)^2])
+    no nonlinearity (output, residual add,      LeCun form         1
+    attention logits, next layer)
+    ==========================================  =================  ========================
+
+    Embeddings get N(0, 1), recurrent (hidden-to-hidden) gate matrices orthogonal, norms
+    weight 1 and bias 0, PReLU its ``init`` slope, biases ``bias``. Any other registry name
+    (``"he"``, ``"xavier_uniform"``, ``"random"``, ``"zeros"``, ``"orthogonal"``, Keras and
+    JAX spellings, ``"he_uniform(mode=fan_out)"``) applies to every weight model-wide, with
+    each layer's true fans (grouped and transposed convolutions, q/k/v and gates apart).
+
+    Parameters
+    ----------
+    seed: values come from initlab's stream ``(seed, parameter name)``; None draws a fresh
+        seed, recorded in the report.
+    mode: ``"fan_in"`` (default) or ``"fan_out"`` for the He and LeCun rows (and a model-wide
+        variance-scaling scheme). distribution: ``"normal"`` (default), ``"uniform"`` or
+        ``"truncated_normal"``, likewise.
+    bias: ``"zeros"``, ``"keep"``, ``"torch"`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))) or a scheme
+        without fans (``"normal(std=0.01)"``).
+    overrides: ``{glob: scheme}`` on parameter names (fnmatch; the first matching glob wins);
+        a value may be a scheme name or Scheme, ``"auto"``, ``"keep"``, or a callable that
+        fills the tensor it is given in place (or returns one). A glob matching nothing is an
+        error. exclude: globs of parameters to leave as they are.
+    example_inputs: inputs for one recorded forward pass, used when fx cannot trace.
+    dry_run: compute the report only; no parameter is touched.
+    include_frozen: also initialize parameters with ``requires_grad=False``.
+    custom: ``"init"`` (raw parameters of unknown modules: 2-D+ as weights in torch layout,
+        1-D named "bias" as biases, others left and reported) or ``"skip"``.
+    device: where a meta-device model is materialized (default: where its other tensors are,
+        else CPU). atomic: ``"validate"`` or ``"snapshot"`` (see the module docstring).
+    measure: record each written block's std and mean in the report.
+    progress: show a progress bar (None: only for models over 50M elements).
+
+    Raises :class:`InitError` (a ValueError) naming each parameter that cannot be
+    initialized and why, with every parameter unchanged; ValueError or TypeError for a bad
+    argument.
+
+    >>> import torch, initlab
+    >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+    ...                             torch.nn.Linear(16, 2))
+    >>> report = initlab.init(model, seed=0)
+    >>> row = report["0.weight"]
+    >>> row.activation, row.found_by, row.rule, round(row.gain, 4), round(row.std, 4)
+    ('relu', 'fx', 'he', 1.4142, 0.5)
+    >>> report["2.weight"].rule, report["2.weight"].follows
+    ('linear', 'output')
+    >>> float(model[0].bias.detach().abs().max())
+    0.0
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={model!r} is not valid; allowed: a torch.nn.Module.")
+    model_scheme = _model_scheme(scheme)
+    if seed is None:
+        seed = secrets.randbelow(2**32)
+    seed = check_int("seed", seed, minimum=0)
+    if mode is not None:
+        check_choice("mode", mode, FAN_MODES)
+    if distribution is not None:
+        check_choice("distribution", distribution, DISTRIBUTIONS)
+    if model_scheme is not None and (mode or distribution) and not hasattr(model_scheme, "mode"):
+        given = "mode" if mode else "distribution"
+        raise ValueError(
+            f"{given}={(mode or distribution)!r} is not valid with scheme={_label(scheme)!r}, "
+            "which has no fans; allowed: 'auto' or a variance-scaling scheme."
+        )
+    bias_policy = _bias_policy(bias)
+    check_choice("custom", custom, CUSTOM_POLICIES)
+    check_choice("atomic", atomic, ATOMIC_MODES)
+    for flag, value in (("dry_run", dry_run), ("include_frozen", include_frozen),
+                        ("measure", measure)):  # fmt: skip
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag}={value!r} is not valid; allowed: True or False.")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides={overrides!r} is not valid; allowed: a dict of glob -> scheme.")
+    resolved = {str(k): _override(str(k), v) for k, v in (overrides or {}).items()}
+    excluded = _patterns("exclude", exclude)
+    settings = {
+        "mode": mode,
+        "distribution": distribution,
+        "bias": bias_policy,
+        "custom": custom,
+        "include_frozen": include_frozen,
+    }
+
+    found = discover(model, example_inputs)
+    plans, failures = _plan(model, found, model_scheme, resolved, excluded, settings)
+    target = _target_device(model, device)
+    failures += _validate(plans, target)
+    if failures:
+        raise InitError(failures)
+
+    rows_warnings: list[str] = []
+    materialized = None
+    undo: list = []
+    if not dry_run and any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        undo, blank = _materialize(model, target)
+        materialized = str(target)
+        by_old = {id(u[3]): u for u in undo}
+        for plan in plans:
+            if id(plan.param) in by_old:
+                module, _, name, _ = by_old[id(plan.param)]
+                plan.param = module._parameters[name]
+        if blank:
+            rows_warnings.append(
+                "buffers " + ", ".join(repr(b) for b in blank) + " were on the meta device and "
+                "have no defined values: set to zeros; compute them yourself"
+            )
+    if not dry_run:
+        _write_all(plans, seed, atomic, undo, progress)
+
+    rows, symmetric = _rows(plans, dry_run, measure)
+    if symmetric:
+        layers = ", ".join(repr(p) for p in symmetric)
+        rows_warnings.append(
+            f"symmetry: in layer(s) {layers} every unit starts identical (a constant weight), "
+            "so every unit gets the same gradient and they stay identical: each such layer "
+            "acts as one unit. Use a random scheme ('auto', 'he', 'xavier') to break it."
+        )
+    report = InitReport(
+        rows=rows,
+        seed=seed,
+        scheme=_label(scheme),
+        mode=mode,
+        bias=_label(bias),
+        dry_run=dry_run,
+        discovery=found.method,
+        discovery_notes=found.notes,
+        warnings=rows_warnings,
+        symmetric_layers=tuple(symmetric),
+        materialized=materialized,
+    )
+    for message in rows_warnings:
+        warnings.warn(message, InitWarning, stacklevel=2)
+    return report
+
+
+def _write_all(
+    plans: list[_ParamPlan], seed: int, atomic: str, undo: list, progress: bool | None
+) -> None:
+    todo = [p for p in plans if p.writes]
+    total = sum(math.prod(b.shape) for p in todo for b in p.blocks if b.choice or b.filler)
+    show = progress if progress is not None else total > _PROGRESS_ELEMENTS
+    # Tensors materialized from the meta device had no values: nothing to back up.
+    fresh = {id(getattr(u[0], u[1])[u[2]]) for u in undo}
+    backups: list[tuple[torch.Tensor, torch.Tensor]] = []
+    written: list[str] = []
+
+    def run(advance: Callable[[int], Any] | None) -> None:
+        for plan in todo:
+            written.append(plan.name)
+            if atomic == "snapshot" and id(plan.param) not in fresh:
+                backups.append((plan.param, plan.param.detach().to("cpu", copy=True)))
+            _write([plan], seed, advance)
+
+    try:
+        if show:
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("initlab.init", total=total)
+                run(lambda n: bar.advance(task, n))
+        else:
+            run(None)
+    except BaseException as error:
+        with torch.no_grad():
+            for param, saved in backups:
+                param.detach().copy_(saved.to(param.device))
+        _undo(undo)
+        if not isinstance(error, Exception):
+            raise
+        failing = written[-1] if written else "?"
+        reason = f"{type(error).__name__} while writing: {error}"
+        by_name = {p.name: p for p in todo}
+        changed = [
+            n for n in written[:-1] if atomic != "snapshot" and id(by_name[n].param) not in fresh
+        ]
+        if not changed:
+            raise InitError([(failing, reason)]) from error
+        raise InitError(
+            [(failing, reason)],
+            note=(
+                f"{len(changed)} parameter(s) written before the failure keep their new values "
+                f"({', '.join(changed[:5])}); atomic='snapshot' restores every parameter on any "
+                "error."
+            ),
+        ) from error

@@ -1,0 +1,240 @@
+"""What :func:`initlab.init` did to every parameter, and why: the :class:`InitReport`.
+
+One :class:`ParamRow` per separately initialized block: a whole parameter, or one of the q, k,
+v matrices of an attention ``in_proj``, or one gate of a recurrent weight. Printing a report
+shows a rich table; :meth:`InitReport.to_dict` and :meth:`InitReport.to_json` give plain data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["InitReport", "ParamRow"]
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One block of one parameter.
+
+    ``action``: ``"initialized"``, ``"planned"`` (dry run) or ``"skipped"`` (``reason`` says
+    why). ``activation``: the nonlinearity found after the layer (None: none), ``follows``:
+    what the output reaches, in words, ``found_by``: the discovery method. ``rule``: the row
+    of the ``"auto"`` table, or ``"model-wide"``, ``"override"``, ``"bias"``, ``"norm"``,
+    ``"embedding"``, ``"recurrent"``. ``gain``, ``std``, ``bound``: the scheme's numbers for
+    this block's fans. ``measured_std`` / ``measured_mean``: of the values written.
+    """
+
+    parameter: str
+    part: str
+    rows: tuple[int, int] | None
+    shape: tuple[int, ...]
+    dtype: str
+    layer: str
+    layer_type: str
+    kind: str
+    action: str
+    reason: str = ""
+    activation: str | None = None
+    follows: str | None = None
+    found_by: str | None = None
+    rule: str | None = None
+    scheme: str | None = None
+    formula: str | None = None
+    fan_in: int | None = None
+    fan_out: int | None = None
+    gain: float | None = None
+    std: float | None = None
+    bound: float | None = None
+    stream: str | None = None
+    aliases: tuple[str, ...] = ()
+    symmetric: bool = False
+    note: str = ""
+    measured_std: float | None = None
+    measured_mean: float | None = None
+
+    @property
+    def key(self) -> str:
+        """``parameter`` or ``parameter[part]``."""
+        return f"{self.parameter}[{self.part}]" if self.part else self.parameter
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (tuples as lists) for JSON."""
+        out = asdict(self)
+        out["rows"] = None if self.rows is None else list(self.rows)
+        out["shape"] = list(self.shape)
+        out["aliases"] = list(self.aliases)
+        out["key"] = self.key
+        return out
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}g}"
+
+
+@dataclass
+class InitReport:
+    """The result of :func:`initlab.init`: every parameter, what it got and why.
+
+    ``seed`` is the seed used (drawn at random and recorded when none was given), so that
+    ``initlab.init(model, scheme, seed=report.seed)`` reproduces the weights bit for bit.
+    ``report["fc.weight"]`` is that parameter's row (``"attn.in_proj_weight[q]"`` for a block);
+    :meth:`rows_for` gives all blocks of one parameter.
+    """
+
+    rows: list[ParamRow]
+    seed: int
+    scheme: str
+    mode: str | None
+    bias: str
+    dry_run: bool
+    discovery: str
+    discovery_notes: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    symmetric_layers: tuple[str, ...] = ()
+    materialized: str | None = None
+
+    # ---- access ---------------------------------------------------------------------
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Every parameter named in the report, in the model's order."""
+        return tuple(dict.fromkeys(r.parameter for r in self.rows))
+
+    def rows_for(self, parameter: str) -> list[ParamRow]:
+        """All blocks of ``parameter`` (one row unless it is split into q/k/v or gates)."""
+        found = [r for r in self.rows if r.parameter == parameter or parameter in r.aliases]
+        if not found:
+            raise KeyError(self._missing(parameter))
+        return found
+
+    def __getitem__(self, key: str) -> ParamRow:
+        for row in self.rows:
+            if row.key == key or (not row.part and key in (row.parameter, *row.aliases)):
+                return row
+        parts = [r.key for r in self.rows if r.parameter == key]
+        if parts:
+            raise KeyError(f"{key!r} is split into blocks; ask for one of {parts}")
+        raise KeyError(self._missing(key))
+
+    def _missing(self, key: str) -> str:
+        from initlab._validation import closest
+
+        message = f"no parameter {key!r} in this report"
+        suggestion = closest(key, [r.key for r in self.rows])
+        return message + (f"; did you mean {suggestion!r}?" if suggestion else "")
+
+    def __iter__(self) -> Iterator[ParamRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def initialized(self) -> tuple[str, ...]:
+        """Parameters whose every block was written (or would be, in a dry run)."""
+        done = {r.parameter for r in self.rows if r.action != "skipped"}
+        return tuple(p for p in self.parameters if p in done)
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Parameters left as they were."""
+        return tuple(
+            p for p in self.parameters if all(r.action == "skipped" for r in self.rows_for(p))
+        )
+
+    # ---- plain data -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the report as JSON-ready data."""
+        return {
+            "seed": self.seed,
+            "scheme": self.scheme,
+            "mode": self.mode,
+            "bias": self.bias,
+            "dry_run": self.dry_run,
+            "discovery": self.discovery,
+            "discovery_notes": list(self.discovery_notes),
+            "warnings": list(self.warnings),
+            "symmetric_layers": list(self.symmetric_layers),
+            "materialized": self.materialized,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        """The report as JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    # ---- people ---------------------------------------------------------------------
+    def table(self) -> Table:
+        """A rich table, one row per block."""
+        title = (
+            f"initlab.init: scheme={self.scheme!r}, seed={self.seed}"
+            f"{', dry run' if self.dry_run else ''}; discovery: {self.discovery}"
+        )
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for column, justify in (
+            ("parameter", "left"), ("shape", "left"), ("layer", "left"),
+            ("fans in/out", "right"), ("followed by", "left"), ("found by", "left"),
+            ("rule", "left"), ("gain", "right"), ("std", "right"), ("bound", "right"),
+        ):  # fmt: skip
+            table.add_column(column, justify=justify, overflow="fold")
+        for r in self.rows:
+            fans = "" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
+            name = r.key + (f" (= {', '.join(r.aliases)})" if r.aliases else "")
+            if r.action == "skipped":
+                rule = Text(f"skipped: {r.reason}", style="yellow")
+            else:
+                label = r.rule or ""
+                if r.rule == "model-wide":
+                    label = f"model-wide: {self.scheme}"
+                elif r.rule in ("override", "bias") and r.scheme:
+                    short = r.scheme if len(r.scheme) <= 28 else r.scheme[:27] + "..."
+                    label = f"{r.rule}: {short}"
+                rule = Text(label, style="red" if r.symmetric else "")
+            std = _num(r.std)
+            if r.std is None and r.formula:
+                std = r.formula
+            cells = (
+                name,
+                "x".join(map(str, r.shape)) if r.shape else "scalar",
+                r.layer_type,
+                fans,
+                r.follows or "",
+                r.found_by or "",
+            )
+            table.add_row(*(Text(c) for c in cells), rule, _num(r.gain), Text(std), _num(r.bound))
+        return table
+
+    def __rich__(self) -> Group:
+        parts: list[Any] = [self.table()]
+        for message in self.warnings:
+            parts.append(Text(f"warning: {message}", style="bold red"))
+        for note in self.discovery_notes:
+            parts.append(Text(f"note: {note}", style="dim"))
+        return Group(*parts)
+
+    def __str__(self) -> str:
+        buffer = io.StringIO()
+        Console(file=buffer, width=160, force_terminal=False, color_system=None).print(self)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        done = sum(1 for r in self.rows if r.action != "skipped")
+        return (
+            f"InitReport(scheme={self.scheme!r}, seed={self.seed}, blocks={len(self.rows)}, "
+            f"written={done if not self.dry_run else 0}, skipped={len(self.rows) - done}, "
+            f"dry_run={self.dry_run})"
+        )
