@@ -46,6 +46,13 @@ def test_zeros_stays_at_ln2_and_chance(quick):
             assert 0.45 <= run["test_accuracy"] <= 0.55
 
 
+def test_initlab_init_warns_of_the_symmetry_it_causes(quick):
+    (zeros,) = _rows(quick, "torch", "zeros")
+    assert any("symmetry" in w and "identical" in w for w in zeros["init_warnings"])
+    (he,) = _rows(quick, "torch", "he")
+    assert he["init_warnings"] == []
+
+
 def test_large_random_starts_huge_and_ends_well_below_he(quick):
     random_runs = _rows(quick, "numpy", "random")
     he_runs = _rows(quick, "numpy", "he")

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from initlab.studies._torch_init import has_model_init
-from initlab.studies.propagation import ACTIVATIONS, default_schemes, run_propagation, theory
+from initlab.studies.propagation import ACTIVATIONS, SCHEMES, run_propagation, theory
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_every_cell_follows_the_theory(quick):
     results = quick.data["results"]
     assert set(results) == set(ACTIVATIONS)
     for activation, rows in results.items():
-        assert set(rows) == set(default_schemes())
+        assert set(rows) == set(SCHEMES)
         for scheme, row in rows.items():
             for key in ("forward_ratio", "backward_ratio"):
                 measured, predicted = row["measured"][key], row["theory"][key]
@@ -74,7 +73,6 @@ def test_prelu_under_relus_he_grows_as_its_gain_says(quick):
     assert abs(math.log(ratio / (1 + 0.25**2) ** (99 / 2))) < math.log(3)
 
 
-@pytest.mark.skipif(not has_model_init(), reason="initlab.init (issue 3) is not installed")
 def test_auto_matches_each_activations_gain(quick):
     results = quick.data["results"]
     width = quick.config["width"]

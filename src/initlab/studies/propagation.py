@@ -56,7 +56,7 @@ from initlab.studies._common import (
     save_figure,
     torch_threads,
 )
-from initlab.studies._torch_init import TORCH_DEFAULT, has_model_init
+from initlab.studies._torch_init import TORCH_DEFAULT
 
 __all__ = [
     "ACTIVATIONS",
@@ -121,11 +121,6 @@ SCHEMES: dict[str, str] = {
     "random": "random(std=0.01)",
     "torch_default": TORCH_DEFAULT,
 }
-
-
-def default_schemes() -> tuple[str, ...]:
-    """The rows a run has by default: every scheme, ``auto`` only where initlab.init is."""
-    return tuple(s for s in SCHEMES if s != "auto" or has_model_init())
 
 
 #: (depth, width, batch, seeds) per mode.
@@ -247,7 +242,7 @@ def run_propagation(
     quick: bool = False,
     seed: int = 0,
     activations: Sequence[str] = tuple(ACTIVATIONS),
-    schemes: Sequence[str] | None = None,
+    schemes: Sequence[str] = tuple(SCHEMES),
     depth: int | None = None,
     width: int | None = None,
     batch: int | None = None,
@@ -269,7 +264,6 @@ def run_propagation(
     seed = check_int("seed", seed, minimum=0)
     for name in activations:
         check_choice("activation", name, ACTIVATIONS)
-    schemes = default_schemes() if schemes is None else tuple(schemes)
     for name in schemes:
         check_choice("scheme", name, SCHEMES)
     d, w, b, s = SIZES["quick" if quick else "full"]
