@@ -306,7 +306,7 @@ class CirclesResult(StudyResult):
         table = Table(
             title=(
                 f"circles: [2, 10, 5, 1] ReLU-ReLU-sigmoid, GD lr {LEARNING_RATE}, "
-                f"{self.config['iterations']:,} iterations; NumPy, mean of {reps['numpy']} seeds"
+                f"{self.config['iterations']:,} iterations; NumPy, mean of {_seeds(reps['numpy'])}"
             )
         )
         table.add_column("init")
@@ -314,7 +314,7 @@ class CirclesResult(StudyResult):
         for column in ("cost at 0", "final cost", "train acc", "test acc [min-max]"):
             table.add_column(column, justify="right")
         if "torch" in summary:
-            table.add_column(f"PyTorch test acc ({reps['torch']} seeds)", justify="right")
+            table.add_column(f"PyTorch test acc ({_seeds(reps['torch'])})", justify="right")
         for init, row in summary["numpy"].items():
             cells = [
                 init,
@@ -426,6 +426,10 @@ COLORS = {
     "xavier": "#1f77b4",
     "small_random": "#9467bd",
 }
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed" if count == 1 else f"{count} seeds"
 
 
 def _fmt_acc(stats: dict[str, float]) -> str:
