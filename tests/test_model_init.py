@@ -43,8 +43,8 @@ def same_bits(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_every_registry_name_applies_model_wide(name):
     model = mlp()
     scheme = get_scheme(name)
-    if name.split(".")[-1].lower().rstrip("_") == "dirac":
-        with pytest.raises(InitError, match=r"parameter '0.weight'.*dirac"):
+    if name.split(".")[-1].lower().rstrip("_") in ("dirac", "delta_orthogonal"):  # convs only
+        with pytest.raises(InitError, match=r"parameter '0.weight'.*(dirac|delta_orthogonal)"):
             initlab.init(model, name, seed=0)
         return
     report = initlab.init(model, name, seed=0)

@@ -24,7 +24,7 @@ and names prefixed ``keras.`` or ``jax.`` (``jax.he_normal``) follow Keras and J
 
 The few schemes that are not variance scaling: zeros, ones, constant, plain normal/uniform/
 truncated normal with absolute parameters, small ``random`` N(0, 0.01^2), orthogonal,
-eye/identity, dirac and sparse.
+delta-orthogonal (convolutions), eye/identity, dirac and sparse.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "SCHEMES",
     "Constant",
+    "DeltaOrthogonal",
     "Dirac",
     "Eye",
     "Normal",
@@ -400,6 +401,93 @@ class Orthogonal(Scheme):
 
 
 @dataclass(frozen=True)
+class DeltaOrthogonal(Scheme):
+    r"""Delta-orthogonal convolution kernel (Xiao et al. 2018, algorithm 2).
+
+    For a torch weight ``(out, in/groups, *k)`` the centre tap ``c = ((k - 1) // 2, ...)``
+    holds ``gain * Q`` with ``Q`` an orthogonal ``(out/groups, in/groups)`` block per group
+    (orthonormal columns, :func:`orthogonal_matrix`), every other tap is zero:
+
+    .. math::  W[:, :, c] = \mathrm{gain} \cdot Q,\quad Q^\top Q = I,\qquad
+               W[:, :, j] = 0 \ (j \ne c).
+
+    The convolution then maps every pixel's channel vector by ``gain * Q``: with
+    ``gain = 1`` it preserves the norm of any input, whatever the padding (the
+    input-output Jacobian is an isometry). ``out >= in`` per group is required, as in the
+    paper, JAX and TensorFlow; the centre index ``(k - 1) // 2`` is JAX's and TensorFlow's
+    (and the tap that torch's ``padding="same"`` aligns with the input; for odd ``k`` it
+    equals :class:`Dirac`'s ``k // 2``).
+
+    >>> w = DeltaOrthogonal().sample((4, 2, 3, 3), Stream(0))
+    >>> centre = w[:, :, 1, 1]
+    >>> bool(np.allclose(centre.T @ centre, np.eye(2)))
+    True
+    >>> float(np.abs(w).sum() - np.abs(centre).sum())  # zeros off the centre
+    0.0
+    """
+
+    gain: float = 1.0
+    groups: int = 1
+
+    def __post_init__(self) -> None:
+        check_real("gain", self.gain)
+        check_int("groups", self.groups, minimum=1)
+
+    @property
+    def name(self) -> str:
+        params: dict[str, Any] = {}
+        if self.gain != 1.0:
+            params["gain"] = self.gain
+        if self.groups != 1:
+            params["groups"] = self.groups
+        return _call_name("delta_orthogonal", **params) if params else "delta_orthogonal"
+
+    def formula(self) -> str:
+        g = "" if self.gain == 1.0 else f"{self.gain:g} * "
+        return f"W[:, :, centre] = {g}Q with Q^T Q = I (per group), 0 elsewhere"
+
+    def statistics(self, fans: Fans | None) -> dict[str, float]:
+        return {"gain": self.gain}
+
+    def min_ndim(self) -> int:
+        return 3
+
+    def check_shape(self, shape: Sequence[int]) -> None:
+        shape = tuple(shape)
+        if len(shape) not in (3, 4, 5):
+            raise ValueError(
+                f"scheme 'delta_orthogonal' needs a 3, 4 or 5-D convolution weight "
+                f"(out, in, *kernel); got shape {shape}."
+            )
+        if shape[0] % self.groups:
+            raise ValueError(
+                f"groups={self.groups} does not divide dim 0 of shape {shape}; "
+                "allowed: a divisor of dim 0."
+            )
+        if shape[0] // self.groups < shape[1]:
+            raise ValueError(
+                f"scheme 'delta_orthogonal' needs out_channels/groups >= in_channels/groups "
+                f"(an isometry can not reduce the dimension); got shape {shape} with "
+                f"groups={self.groups}: {shape[0] // self.groups} < {shape[1]}."
+            )
+
+    def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
+        self.check_shape(shape)
+        out = np.zeros(tuple(shape))
+        rows, cols = shape[0] // self.groups, shape[1]
+        if rows * cols == 0:
+            return out
+        centre = tuple((k - 1) // 2 for k in shape[2:])
+        normals = stream.normal(self.groups * rows * cols)
+        for g in range(self.groups):
+            block = normals[g * rows * cols : (g + 1) * rows * cols]
+            out[(slice(g * rows, (g + 1) * rows), slice(None), *centre)] = (
+                self.gain * orthogonal_matrix(rows, cols, block)
+            )
+        return out
+
+
+@dataclass(frozen=True)
 class Eye(Scheme):
     """The identity matrix (2-D tensors), as many inputs preserved as possible.
 
@@ -595,6 +683,11 @@ def orthogonal(gain=1.0):
     return Orthogonal(gain)
 
 
+def delta_orthogonal(gain=1.0, groups=1):
+    """Delta-orthogonal convolution kernel (Xiao et al. 2018): orthogonal centre, zeros around."""
+    return DeltaOrthogonal(gain, groups)
+
+
 def eye():
     """Identity matrix."""
     return Eye()
@@ -634,12 +727,17 @@ def _jax_truncated(stddev=0.01, lower=-2.0, upper=2.0):
     return TruncNormal(0.0, stddev, lower * stddev, upper * stddev)
 
 
+def _jax_delta_orthogonal(scale=1.0):
+    # JAX names the gain ``scale``; its column_axis is the layout's (torch layout here).
+    return DeltaOrthogonal(scale)
+
+
 SCHEMES: dict[str, Callable[..., Scheme]] = {
     f.__name__: f
     for f in (
         he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, lecun_uniform,
         variance_scaling, random, normal, uniform, trunc_normal, zeros, ones, constant,
-        orthogonal, eye, dirac, sparse,
+        orthogonal, delta_orthogonal, eye, dirac, sparse,
     )
 }  # fmt: skip
 
@@ -706,6 +804,7 @@ _NAMESPACED: dict[str, Callable[..., Scheme]] = {
     "jax.normal": _jax_normal,
     "jax.uniform": _jax_uniform,
     "jax.truncated_normal": _jax_truncated,
+    "jax.delta_orthogonal": _jax_delta_orthogonal,
 }
 for _ns in ("keras", "jax"):
     for _base, _canonical in (

@@ -15,6 +15,10 @@ from collections.abc import Sequence
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "schemes": ("initlab.cli.schemes", "list every initialization scheme, its aliases and formula"),
+    "probe": (
+        "initlab.cli.probe",
+        "probe a model under several schemes: per-layer statistics, verdicts, plots, JSON",
+    ),
     "demo": ("initlab.cli.demo", "run the studies (circles, depth, propagation) with plots"),
 }
 

@@ -606,6 +606,7 @@ def init(
     atomic: str = "validate",
     measure: bool = True,
     progress: bool | None = None,
+    residual: str | Mapping[str, Any] | None = None,
 ) -> InitReport:
     r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
 
@@ -652,6 +653,12 @@ def init(
         else CPU). atomic: ``"validate"`` or ``"snapshot"`` (see the module docstring).
     measure: record each written block's std and mean in the report.
     progress: show a progress bar (None: only for models over 50M elements).
+    residual: a residual-aware policy applied after the weights are written
+        (:mod:`initlab.torch.residual`): ``"zero_last"`` (Goyal et al. 2017), ``"fixup"``
+        (Zhang et al. 2019) or ``"gpt2"`` (projections by ``1/sqrt(N)``), or a dict with
+        ``policy`` and any of ``branches``, ``classifier``, ``n_layers``, ``std``. The
+        branches are found on the same graph as the activations; the policy is planned and
+        checked before anything is written, and its writes show in ``report.residual``.
 
     Raises :class:`InitError` (a ValueError) naming each parameter that cannot be
     initialized and why, with every parameter unchanged; ValueError or TypeError for a bad
@@ -710,6 +717,16 @@ def init(
     failures += _validate(plans, target)
     if failures:
         raise InitError(failures)
+    # ---- issue 6: residual-aware policy, planned (and checked) before anything is written --
+    residual_plan = None
+    if residual is not None:
+        from initlab.torch.residual import plan_residual_policy, residual_option
+
+        residual_plan = plan_residual_policy(
+            model, **residual_option(residual), seed=seed, example_inputs=example_inputs,
+            graph=found.graph,
+        )  # fmt: skip
+    # ---- end issue 6 ------------------------------------------------------------------------
 
     rows_warnings: list[str] = []
     materialized = None
@@ -729,6 +746,12 @@ def init(
             )
     if not dry_run:
         _write_all(plans, seed, atomic, undo, progress)
+        # ---- issue 6: the residual policy acts on the weights just written ----------------
+        if residual_plan is not None:
+            from initlab.torch.residual import write_residual_policy
+
+            residual_plan = write_residual_policy(model, residual_plan)
+        # ---- end issue 6 --------------------------------------------------------------------
 
     rows, symmetric = _rows(plans, dry_run, measure)
     if symmetric:
@@ -750,6 +773,7 @@ def init(
         warnings=rows_warnings,
         symmetric_layers=tuple(symmetric),
         materialized=materialized,
+        residual=residual_plan,  # issue 6
     )
     for message in rows_warnings:
         warnings.warn(message, InitWarning, stacklevel=2)

@@ -104,6 +104,8 @@ class InitReport:
     warnings: list[str] = field(default_factory=list)
     symmetric_layers: tuple[str, ...] = ()
     materialized: str | None = None
+    #: The residual-aware policy's report (``initlab.init(..., residual=...)``), else None.
+    residual: Any = None
 
     # ---- access ---------------------------------------------------------------------
     @property
@@ -167,6 +169,7 @@ class InitReport:
             "warnings": list(self.warnings),
             "symmetric_layers": list(self.symmetric_layers),
             "materialized": self.materialized,
+            "residual": None if self.residual is None else self.residual.to_dict(),
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -220,6 +223,8 @@ class InitReport:
 
     def __rich__(self) -> Group:
         parts: list[Any] = [self.table()]
+        if self.residual is not None:
+            parts.append(self.residual.table())
         for message in self.warnings:
             parts.append(Text(f"warning: {message}", style="bold red"))
         for note in self.discovery_notes:
