@@ -33,7 +33,6 @@ constant, Xavier's ``1 / n`` (square layers) halves it at every layer.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -292,10 +291,11 @@ def run_propagation(
                     applied = apply_scheme(net, scheme, seed=run_seed)
                     stds.update(v for v in applied.values() if isinstance(v, float))
                     per_seed.append(measure(net, inputs, upstream))
-                    # initlab.init leaves reference cycles that hold the model: collect them
-                    # now, or a run keeps several 100-layer nets alive (1.3 GB, not 0.4).
-                    del net
-                    gc.collect()
+                    # initlab.init leaves a reference cycle that holds the model until the
+                    # garbage collector runs: free the weights now (to the meta device), or a
+                    # run keeps several 100-layer nets alive (1.3 GB instead of 0.4).
+                    net.zero_grad(set_to_none=True)
+                    net.to("meta")
                     overall.advance()
                 measured = {
                     key: _root_mean_square([m[key] for m in per_seed]) for key in per_seed[0]
