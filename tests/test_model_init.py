@@ -423,3 +423,20 @@ def test_lazy_export():
     from initlab.torch.model import InitReport, init
 
     assert initlab.init is init and initlab.InitReport is InitReport
+
+
+def test_init_does_not_keep_the_model_alive():
+    """torch.fx's tracer sits in a reference cycle; init must not let it pin the model's
+    weights until the next garbage collection (a loop over big models would hold them all)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        alive = weakref.ref(model)
+        initlab.init(model, "auto", seed=0)
+        del model
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "initlab.cli.probe",
         "probe a model under several schemes: per-layer statistics, verdicts, plots, JSON",
     ),
+    "demo": ("initlab.cli.demo", "run the studies (circles, depth, propagation) with plots"),
 }
 
 

@@ -360,6 +360,10 @@ def trace_fx(model: nn.Module, *, max_retries: int = 32) -> Graph:
                 raise
             opaque.add(failed)
             continue
+        finally:
+            # fx's tracer sits in a reference cycle; its `root` would keep the model (and
+            # its weights) alive until the next garbage collection.
+            tracer.root = None
         return _from_fx(model, graph, tuple(sorted(opaque)))
     raise RuntimeError(f"torch.fx: more than {max_retries} untraceable submodules")
 
