@@ -1,6 +1,7 @@
 """Compile every kernel into numba's on-disk cache: ``python -m initlab.fastrng``.
 
-The first fill on a machine compiles the kernels it needs (about 12 s for float32); later
+The first fill on a machine compiles the kernels it needs (about 12 s for float32, 28 s for
+everything); later
 processes load them from the cache in a fraction of a second. Run this once after installing
 (for example in a container build) so that no user process ever pays the compilation.
 """
