@@ -1,9 +1,9 @@
 """Compile every kernel into numba's on-disk cache: ``python -m initlab.fastrng``.
 
 The first fill on a machine compiles the kernels it needs (about 12 s for float32, 28 s for
-everything); later
-processes load them from the cache in a fraction of a second. Run this once after installing
-(for example in a container build) so that no user process ever pays the compilation.
+everything); later processes load them from the cache in a fraction of a second. Run this
+once after installing (for example in a container build) so that no user process ever pays
+the compilation.
 """
 
 from __future__ import annotations
