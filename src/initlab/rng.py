@@ -3,39 +3,50 @@ r"""The one place initlab's randomness comes from.
 A :class:`Stream` is keyed by ``(seed, name)``: the values of a parameter named
 ``"layers.3.weight"`` depend only on the seed and that name, never on which other parameters
 exist or in what order they are initialized. Value ``i`` of a stream is a pure function of
-``(seed, name, i)`` (a counter-based generator, Philox4x32-10 of Salmon et al. 2011), so any
-slice ``[start, stop)`` can be drawn on its own and equals the same slice of the whole draw.
+``(seed, name, i)`` and the precision: a counter-based generator (Philox4x32-10, Salmon et al.
+2011) hashes a 64-bit block counter under the 64-bit key ``derive_key(seed, name)``, so any
+slice ``[start, stop)`` can be drawn on its own and equals the same slice of the whole draw,
+and a fill gives the same bits on 1 thread or 16.
 
-Mapping from 32-bit words to values, per 128-bit Philox block ``j`` (words ``w0..w3``):
+Two precisions. Single precision, the default, computes each value in float32 arithmetic
+and stores it rounded to the output's dtype (exactly for float64; to nearest even for
+bfloat16 and float16), so a tensor's values do not depend on its dtype; it takes 4 values
+from each Philox block. Double precision (``precision="double"``) computes 53-bit values in
+float64, 2 per block: a different stream, for float64 work that wants them. Per block:
 
-* uniform, values ``2j`` and ``2j + 1``: 53-bit floats in [0, 1) from ``(w0, w1)`` and
-  ``(w2, w3)``;
-* normal, values ``2j`` and ``2j + 1``: Box-Muller on ``u1 = (w0, w1)``, ``u2 = (w2, w3)``,
-  ``r cos(2 pi u2)`` and ``r sin(2 pi u2)`` with ``r = sqrt(-2 log(1 - u1))``;
-* truncated normal on [a, b], value ``i``: inverse CDF of the uniform value ``i``, which is
-  the exact truncated distribution (no clamping pile-up at the bounds).
+* uniform: ``(word >> 8) 2^-24`` (single), ``(two words >> 11) 2^-53`` (double), in [0, 1);
+* normal: Box-Muller, ``r = sqrt(-2 log u1)`` times the cosine and sine of an angle taken
+  exactly from the integer bits: a fixed 2 words (single) or 4 (double) per pair of values,
+  so any slice is drawn on its own;
+* truncated normal on [a, b]: the inverse CDF of the uniform, which is the exact truncated
+  distribution (no clamping pile-up at the bounds), computed in the coordinate where it is
+  accurate (near zero or deep in a tail, see :mod:`initlab.fastrng.truncation`).
 
-Every value is computed in float64; lower precisions round from it.
+Blocks are laid out in tiles of 64 so that the kernels vectorize; the exact layout, the
+statistical tests and the speed measurements are in ``docs/rng.md``. The kernels are numba
+code in :mod:`initlab.fastrng`, imported on the first draw.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
-from initlab._validation import check_int, check_real
+from initlab._validation import check_choice, check_int, check_real
 
-__all__ = ["Stream", "derive_key", "philox4x32"]
+__all__ = ["DRAW_DISTRIBUTIONS", "Draw", "Stream", "derive_key", "philox4x32"]
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
-_CHUNK_BLOCKS = 1 << 18  # 256k blocks (1M words) per vectorized pass, bounded memory
+_NUMPY_DTYPES = (np.float16, np.float32, np.float64)
+
+#: What a :class:`Draw` can ask for.
+DRAW_DISTRIBUTIONS = ("uniform", "normal", "truncated_normal", "constant")
 
 
 def derive_key(seed: int, name: str = "") -> int:
@@ -54,6 +65,7 @@ def derive_key(seed: int, name: str = "") -> int:
 def philox4x32(counters: np.ndarray, key: int, rounds: int = 10) -> np.ndarray:
     """Philox4x32 (Salmon et al. 2011) of ``counters`` (shape ``(n, 4)``, uint32) under ``key``.
 
+    A plain NumPy implementation, the reference the compiled kernels are tested against.
     Returns the ``(n, 4)`` uint32 output words. Known-answer vector from Random123:
 
     >>> out = philox4x32(np.zeros((1, 4), dtype=np.uint32), 0)
@@ -76,31 +88,45 @@ def philox4x32(counters: np.ndarray, key: int, rounds: int = 10) -> np.ndarray:
     return np.stack(c, axis=1).astype(np.uint32)
 
 
-def _blocks(key: int, first: int, count: int) -> np.ndarray:
-    j = np.arange(first, first + count, dtype=np.uint64)
-    counters = np.zeros((count, 4), dtype=np.uint32)
-    counters[:, 0] = (j & _MASK32).astype(np.uint32)
-    counters[:, 1] = (j >> _SHIFT32).astype(np.uint32)
-    return philox4x32(counters, key)
+@dataclass(frozen=True)
+class Draw:
+    r"""An elementwise distribution: every value is ``loc + scale * X``, ``X`` i.i.d.
+
+    ``X`` is uniform on [0, 1) (``"uniform"``), standard normal (``"normal"``), standard
+    normal conditioned on ``[low, high]`` (``"truncated_normal"``), or 0 (``"constant"``:
+    every value is ``loc``). ``clip``, optional absolute bounds, keeps rounded outputs
+    inside an interval (the truncated normal's ``[a, b]``). A scheme's
+    :meth:`~initlab.schemes.Scheme.draw_spec` gives its Draw, which lets a tensor be filled
+    in place, straight from the kernel.
+
+    >>> Draw("uniform", loc=-1.0, scale=2.0)  # U(-1, 1)
+    Draw(distribution='uniform', loc=-1.0, scale=2.0, low=-inf, high=inf, clip=None)
+    """
+
+    distribution: str
+    loc: float = 0.0
+    scale: float = 1.0
+    low: float = -math.inf
+    high: float = math.inf
+    clip: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("distribution", self.distribution, DRAW_DISTRIBUTIONS)
+        check_real("loc", self.loc)
+        check_real("scale", self.scale, minimum=0.0)
+        if not self.low < self.high or math.isnan(self.low) or math.isnan(self.high):
+            raise ValueError(
+                f"low={self.low!r}, high={self.high!r} is not valid; allowed: low < high."
+            )
+        if self.clip is not None and not self.clip[0] <= self.clip[1]:
+            raise ValueError(f"clip={self.clip!r} is not valid; allowed: (lo, hi), lo <= hi.")
 
 
-def _unit(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """53-bit uniform in [0, 1) from two uint32 words."""
-    a = (hi >> 5).astype(np.float64)
-    b = (lo >> 6).astype(np.float64)
-    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
-
-
-def _uniform_pairs(words: np.ndarray) -> np.ndarray:
-    return np.stack([_unit(words[:, 0], words[:, 1]), _unit(words[:, 2], words[:, 3])], axis=1)
-
-
-def _normal_pairs(words: np.ndarray) -> np.ndarray:
-    u1 = _unit(words[:, 0], words[:, 1])
-    u2 = _unit(words[:, 2], words[:, 3])
-    r = np.sqrt(-2.0 * np.log1p(-u1))
-    theta = 2.0 * math.pi * u2
-    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+def _numpy_dtype(dtype: object) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.type not in _NUMPY_DTYPES:
+        raise TypeError(f"dtype={dt.name!r} is not valid; allowed: float16, float32, float64.")
+    return dt
 
 
 class Stream:
@@ -110,6 +136,8 @@ class Stream:
     >>> whole = s.normal(10)
     >>> bool(np.array_equal(s.normal(4, offset=3), whole[3:7]))
     True
+    >>> s.normal(3, dtype=np.float32).dtype
+    dtype('float32')
     """
 
     def __init__(self, seed: int, name: str = "") -> None:
@@ -117,62 +145,135 @@ class Stream:
         self.name = name
         self.key = derive_key(seed, name)
 
+    @classmethod
+    def from_key(cls, key: int) -> Stream:
+        """A stream with an explicit 64-bit Philox key (e.g. drawn from another generator).
+
+        >>> Stream.from_key(12345).key
+        12345
+        """
+        key = check_int("key", key, minimum=0)
+        if key >= 1 << 64:
+            raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
+        stream = cls.__new__(cls)
+        stream.seed, stream.name, stream.key = None, None, key
+        return stream
+
     def __repr__(self) -> str:
+        if self.name is None:
+            return f"Stream.from_key({self.key})"
         return f"Stream(seed={self.seed}, name={self.name!r})"
 
-    def _draw(self, n: int, offset: int, pairs: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        n = check_int("n", n, minimum=0)
-        offset = check_int("offset", offset, minimum=0)
-        out = np.empty(n, dtype=np.float64)
-        if n == 0:
+    def fill(
+        self,
+        out: np.ndarray,
+        draw: Draw,
+        *,
+        offset: int = 0,
+        encoding: str | None = None,
+        precision: str = "single",
+        threads: int | None = None,
+    ) -> np.ndarray:
+        """Write ``draw``'s values ``[offset, offset + out.size)`` into ``out`` in place.
+
+        ``out`` is a C-contiguous float16/float32/float64 array of any shape (its elements in
+        order), or the uint16 bits of a bfloat16 tensor with ``encoding="bfloat16"``. Nothing
+        of ``out``'s size is allocated. ``precision``: ``"single"`` (float32 values rounded
+        to ``out``'s dtype) or ``"double"``. ``threads`` caps the threads used. Returns
+        ``out``.
+
+        >>> buf = np.empty((2, 3), np.float32)
+        >>> _ = Stream(0, "w").fill(buf, Draw("normal", scale=0.02))
+        >>> bool(np.array_equal(buf.ravel(), Stream(0, "w").normal(6, dtype=np.float32) * 0.02))
+        True
+        """
+        from initlab import fastrng
+
+        if not isinstance(draw, Draw):
+            raise TypeError(f"draw={draw!r} is not valid; allowed: an initlab.rng.Draw.")
+        flat = out
+        if isinstance(out, np.ndarray) and out.ndim != 1 and out.flags.c_contiguous:
+            flat = out.reshape(-1)
+        if draw.distribution == "constant":
+            fastrng.fill_constant(flat, draw.loc, encoding=encoding)
             return out
-        first_block, last_block = offset // 2, (offset + n - 1) // 2
-        skip = offset % 2
-        done = 0
-        for start in range(first_block, last_block + 1, _CHUNK_BLOCKS):
-            count = min(_CHUNK_BLOCKS, last_block + 1 - start)
-            values = pairs(_blocks(self.key, start, count)).reshape(-1)
-            if start == first_block:
-                values = values[skip:]
-            take = min(len(values), n - done)
-            out[done : done + take] = values[:take]
-            done += take
+        fastrng.fill(
+            flat,
+            draw.distribution,
+            self.key,
+            offset=offset,
+            loc=draw.loc,
+            scale=draw.scale,
+            low=draw.low,
+            high=draw.high,
+            clip=draw.clip,
+            encoding=encoding,
+            precision=precision,
+            threads=threads,
+        )
         return out
 
-    def uniform(self, n: int, *, offset: int = 0) -> np.ndarray:
-        """Values ``[offset, offset + n)`` of the stream as uniforms in [0, 1), float64.
+    def draw(
+        self,
+        draw: Draw,
+        n: int,
+        *,
+        offset: int = 0,
+        dtype: object = np.float64,
+        precision: str = "single",
+    ) -> np.ndarray:
+        """A new array of ``draw``'s values ``[offset, offset + n)``.
+
+        >>> Stream(0).draw(Draw("constant", loc=0.5), 2).tolist()
+        [0.5, 0.5]
+        """
+        n = check_int("n", n, minimum=0)
+        out = np.empty(n, dtype=_numpy_dtype(dtype))
+        return self.fill(out, draw, offset=offset, precision=precision)
+
+    def uniform(
+        self, n: int, *, offset: int = 0, dtype: object = np.float64, precision: str = "single"
+    ) -> np.ndarray:
+        """Values ``[offset, offset + n)`` of the stream as uniforms in [0, 1).
 
         >>> u = Stream(1, "b").uniform(100_000)
         >>> bool(0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01)
         True
         """
-        return self._draw(n, offset, _uniform_pairs)
+        return self.draw(Draw("uniform"), n, offset=offset, dtype=dtype, precision=precision)
 
-    def normal(self, n: int, *, offset: int = 0) -> np.ndarray:
-        """Values ``[offset, offset + n)`` as standard normals, float64.
+    def normal(
+        self, n: int, *, offset: int = 0, dtype: object = np.float64, precision: str = "single"
+    ) -> np.ndarray:
+        """Values ``[offset, offset + n)`` as standard normals.
 
         >>> z = Stream(1, "w").normal(100_000)
         >>> bool(abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01)
         True
+        >>> bool((z == z.astype(np.float32)).all())  # float32 values unless precision="double"
+        True
         """
-        return self._draw(n, offset, _normal_pairs)
+        return self.draw(Draw("normal"), n, offset=offset, dtype=dtype, precision=precision)
 
-    def truncated_normal(self, n: int, a: float, b: float, *, offset: int = 0) -> np.ndarray:
-        """Standard normals conditioned on [a, b], by the inverse CDF of :meth:`uniform`.
+    def truncated_normal(
+        self,
+        n: int,
+        a: float,
+        b: float,
+        *,
+        offset: int = 0,
+        dtype: object = np.float64,
+        precision: str = "single",
+    ) -> np.ndarray:
+        """Standard normals conditioned on [a, b], by the inverse CDF of the uniform.
 
         >>> z = Stream(1, "w").truncated_normal(10_000, -2.0, 2.0)
         >>> bool(z.min() >= -2.0 and z.max() <= 2.0)
         True
         """
-        a = check_real("a", a)
-        b = check_real("b", b)
+        a = check_real("a", a) if not (isinstance(a, float) and math.isinf(a)) else a
+        b = check_real("b", b) if not (isinstance(b, float) and math.isinf(b)) else b
         if not a < b:
             raise ValueError(f"a={a!r}, b={b!r} is not valid; allowed: a < b.")
-        u = self.uniform(n, offset=offset)
-        # Work on the side of the axis with more precision: mirror intervals above zero.
-        flip = a > 0
-        lo, hi = (-b, -a) if flip else (a, b)
-        p_lo, p_hi = special.ndtr(lo), special.ndtr(hi)
-        z = special.ndtri(p_lo + u * (p_hi - p_lo))
-        z = np.clip(z, lo, hi)  # guards the last ulp of rounding, not a pile-up
-        return -z if flip else z
+        spec = Draw("truncated_normal", low=a, high=b, clip=(a, b))
+        return self.draw(spec, n, offset=offset, dtype=dtype, precision=precision)

@@ -45,7 +45,7 @@ import numpy as np
 from initlab._validation import check_choice, check_int, check_real, choice_error
 from initlab.fans import FAN_MODES, Fans, compute_fans, select_fan
 from initlab.gains import calculate_gain
-from initlab.rng import Stream
+from initlab.rng import Draw, Stream
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -107,6 +107,22 @@ class Scheme(ABC):
     def statistics(self, fans: Fans | None) -> dict[str, float]:
         """The numbers a report shows: std, bound, mean, value; empty when not applicable."""
         return {}
+
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw | None:
+        """The elementwise distribution of the values, or None if they are not i.i.d.
+
+        Every value is ``loc + scale * X`` with ``X`` from the returned
+        :class:`~initlab.rng.Draw` (uniform, normal, truncated normal or constant), which
+        lets a tensor be filled in place, straight from the random kernel. None for schemes
+        whose values depend on each other (orthogonal, sparse) or are fixed patterns.
+        """
+        return None
+
+    def _sample_elementwise(
+        self, shape: Sequence[int], stream: Stream, fans: Fans | None
+    ) -> np.ndarray:
+        spec = self.draw_spec(shape, fans)
+        return stream.draw(spec, math.prod(shape)).reshape(tuple(shape))
 
     def min_ndim(self) -> int:
         """Fewest dimensions a tensor needs for this scheme."""
@@ -197,18 +213,23 @@ class VarianceScaling(Scheme):
         """The same scheme with another gain (used to match a layer's nonlinearity)."""
         return dataclasses.replace(self, gain=gain)
 
-    def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw:
+        """``N(0, std^2)``; ``U(-b, b)``, ``b = sqrt(3) std``; or ``std / 0.8796 * N | [-2, 2]``.
+
+        >>> VarianceScaling(2.0, "fan_in", "uniform").draw_spec((10, 6))
+        Draw(distribution='uniform', loc=-1.0, scale=2.0, low=-inf, high=inf, clip=None)
+        """
         self.check_shape(shape)
-        n = math.prod(shape)
         std = self.std(self._fans(shape, fans))
         if self.distribution == "normal":
-            values = std * stream.normal(n)
-        elif self.distribution == "uniform":
+            return Draw("normal", 0.0, std)
+        if self.distribution == "uniform":
             bound = math.sqrt(3.0) * std
-            values = bound * (2.0 * stream.uniform(n) - 1.0)
-        else:
-            values = (std / truncated_std_factor()) * stream.truncated_normal(n, -2.0, 2.0)
-        return values.reshape(shape)
+            return Draw("uniform", -bound, 2.0 * bound)
+        return Draw("truncated_normal", 0.0, std / truncated_std_factor(), -2.0, 2.0)
+
+    def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
+        return self._sample_elementwise(shape, stream, fans)
 
 
 @dataclass(frozen=True)
@@ -237,6 +258,9 @@ class Constant(Scheme):
 
     def statistics(self, fans: Fans | None) -> dict[str, float]:
         return {"value": self.value}
+
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw:
+        return Draw("constant", loc=self.value)
 
     def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
         return np.full(tuple(shape), self.value, dtype=np.float64)
@@ -268,8 +292,11 @@ class Normal(Scheme):
     def statistics(self, fans: Fans | None) -> dict[str, float]:
         return {"mean": self.mean, "std": self.std}
 
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw:
+        return Draw("normal", self.mean, self.std)
+
     def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
-        return (self.mean + self.std * stream.normal(math.prod(shape))).reshape(shape)
+        return self._sample_elementwise(shape, stream, fans)
 
 
 @dataclass(frozen=True)
@@ -299,9 +326,11 @@ class Uniform(Scheme):
     def statistics(self, fans: Fans | None) -> dict[str, float]:
         return {"low": self.a, "high": self.b}
 
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw:
+        return Draw("uniform", self.a, self.b - self.a)
+
     def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
-        u = stream.uniform(math.prod(shape))
-        return (self.a + (self.b - self.a) * u).reshape(shape)
+        return self._sample_elementwise(shape, stream, fans)
 
 
 @dataclass(frozen=True)
@@ -336,10 +365,12 @@ class TruncNormal(Scheme):
     def statistics(self, fans: Fans | None) -> dict[str, float]:
         return {"mean": self.mean, "std": self.std, "low": self.a, "high": self.b}
 
-    def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
+    def draw_spec(self, shape: Sequence[int], fans: Fans | None = None) -> Draw:
         lo, hi = (self.a - self.mean) / self.std, (self.b - self.mean) / self.std
-        z = stream.truncated_normal(math.prod(shape), lo, hi)
-        return np.clip(self.mean + self.std * z, self.a, self.b).reshape(shape)
+        return Draw("truncated_normal", self.mean, self.std, lo, hi, clip=(self.a, self.b))
+
+    def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
+        return self._sample_elementwise(shape, stream, fans)
 
 
 def orthogonal_matrix(rows: int, cols: int, normals: np.ndarray) -> np.ndarray:

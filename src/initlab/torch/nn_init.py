@@ -4,9 +4,21 @@ r"""Drop-in replacements for the 15 public functions of ``torch.nn.init``.
 signatures (``generator`` included), the same return value (the tensor, filled in place under
 ``no_grad``), the same exception types and the same warnings. The fans, gains and stds come
 from initlab's core (:mod:`initlab.fans`, :mod:`initlab.gains`, the variance-scaling core of
-:mod:`initlab.schemes`); the random draws come from the torch generator passed in, or torch's
-default generator, so that with the same generator state the values are bit-for-bit those of
-``torch.nn.init``.
+:mod:`initlab.schemes`).
+
+Where the random draws come from:
+
+* ``generator=`` a ``torch.Generator``: from that generator, so that with the same generator
+  state the values are bit-for-bit those of ``torch.nn.init``;
+* ``generator=None`` (the default), on a CPU floating-point tensor: from initlab's fast
+  counter-based generator (:mod:`initlab.fastrng`, several times faster than torch's CPU
+  sampler, in place, bitwise the same on any thread count), keyed by one 63-bit draw from
+  torch's default generator. ``torch.manual_seed(s)`` therefore still reproduces the values
+  run after run; they have the same distribution as torch's but are not its numbers.
+  ``set_default_rng("torch")`` (or the environment variable ``INITLAB_TORCH_RNG=torch``)
+  makes ``generator=None`` draw from torch's default generator instead, bit-for-bit
+  ``torch.nn.init``. Tensors on other devices always use torch's generator, and so does
+  ``sparse_``; ``orthogonal_`` draws its normal matrix the same way (its cost is the QR).
 
 Where initlab does more than torch, it says so in the function's docstring:
 
@@ -26,6 +38,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -35,20 +49,25 @@ import torch
 from torch import Tensor
 
 from initlab import gains as _gains
-from initlab._validation import check_real
+from initlab._validation import check_choice, check_real
 from initlab.fans import compute_fans
+from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
+from initlab.torch.fill import ENCODINGS, draw_, numpy_view
 
 __all__ = [
+    "RNG_KINDS",
     "calculate_gain",
     "constant_",
     "dirac_",
     "eye_",
+    "get_default_rng",
     "kaiming_normal_",
     "kaiming_uniform_",
     "normal_",
     "ones_",
     "orthogonal_",
+    "set_default_rng",
     "sparse_",
     "trunc_normal_",
     "uniform_",
@@ -62,12 +81,117 @@ _FanMode = Literal["fan_in", "fan_out"]
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+#: Where ``generator=None`` draws come from: initlab's fast generator or torch's default one.
+RNG_KINDS = ("initlab", "torch")
+_FAST_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+_default_rng: list[str | None] = [None]  # None: not read from INITLAB_TORCH_RNG yet
+
+
+def set_default_rng(kind: str) -> str:
+    """Choose where the drop-ins draw when ``generator=None``; returns the previous choice.
+
+    ``"initlab"`` (default): the fast counter-based generator, keyed from torch's default
+    generator (``torch.manual_seed`` reproduces it). ``"torch"``: torch's default generator,
+    bit-for-bit ``torch.nn.init``. A passed ``generator`` is always used as is. The
+    environment variable ``INITLAB_TORCH_RNG`` sets the initial choice.
+
+    >>> previous = set_default_rng("torch")
+    >>> _ = torch.manual_seed(0); a = kaiming_normal_(torch.empty(4, 4))
+    >>> _ = torch.manual_seed(0); b = torch.nn.init.kaiming_normal_(torch.empty(4, 4))
+    >>> bool(torch.equal(a, b)), set_default_rng(previous)
+    (True, 'torch')
+    """
+    check_choice("kind", kind, RNG_KINDS)
+    previous = get_default_rng()
+    _default_rng[0] = kind
+    return previous
+
+
+def get_default_rng() -> str:
+    """Where ``generator=None`` draws come from now: ``"initlab"`` or ``"torch"``.
+
+    >>> get_default_rng() in RNG_KINDS
+    True
+    """
+    kind = _default_rng[0]
+    if kind is None:
+        kind = os.environ.get("INITLAB_TORCH_RNG", "initlab")
+        check_choice("INITLAB_TORCH_RNG", kind, RNG_KINDS)
+        _default_rng[0] = kind
+    return kind
+
+
+def _fast(tensor: Tensor, generator: torch.Generator | None) -> bool:
+    """Whether this draw goes to initlab's generator (see the module docstring)."""
+    return (
+        generator is None
+        and tensor.is_cpu
+        and tensor.dtype in _FAST_DTYPES
+        and (_default_rng[0] or get_default_rng()) == "initlab"
+    )
+
+
+def _plannable(alpha: float, beta: float) -> bool:
+    """Whether the fast truncated normal can hold [alpha, beta] (else torch's path warns)."""
+    from initlab.fastrng.truncation import plan_truncation
+
+    try:
+        plan_truncation(alpha, beta, "single")
+    except ValueError:
+        return False
+    return True
+
+
+_KEY_BUFFER = threading.local()
+_FASTRNG_FILL: list = [None]
+
+
+def _default_key() -> int:
+    """One 63-bit draw from torch's default CPU generator (what torch.manual_seed seeds)."""
+    buffer = getattr(_KEY_BUFFER, "tensor", None)
+    if buffer is None:
+        buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
+    return buffer.random_().item()
+
+
+def _fast_fill(
+    tensor: Tensor,
+    distribution: str,
+    loc: float,
+    scale: float,
+    low: float = -math.inf,
+    high: float = math.inf,
+    clip: tuple[float, float] | None = None,
+) -> Tensor:
+    """Fill from a stream keyed by one draw of torch's default CPU generator."""
+    if tensor.numel() == 0:
+        return tensor
+    key = _default_key()
+    if not tensor.is_contiguous():
+        spec = Draw(distribution, loc, scale, low, high, clip)
+        return draw_(tensor, spec, Stream.from_key(key))
+    fill = _FASTRNG_FILL[0]
+    if fill is None:  # imported on first use: numba loads only when values are drawn
+        from initlab.fastrng import fill
+
+        _FASTRNG_FILL[0] = fill
+    fill(numpy_view(tensor), distribution, key, loc=loc, scale=scale, low=low, high=high,
+         clip=clip, encoding=ENCODINGS[tensor.dtype])  # fmt: skip
+    return tensor
+
+
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
 def _torch_function(fn: _F) -> _F:
     """Let tensor subclasses override the function, as torch.nn.init does."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Tensor:
+        first = args[0] if args else kwargs.get("tensor")
+        if type(first) in _PLAIN_TENSORS:  # no override possible: skip the binding (speed)
+            return fn(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         tensor = bound.arguments["tensor"]
         if torch.overrides.has_torch_function_variadic(tensor):
@@ -124,6 +248,8 @@ def uniform_(
     _check_floating(tensor, "uniform_")
     if a > b:
         raise RuntimeError(f"uniform_: a={a!r}, b={b!r} is not valid; allowed: a <= b.")
+    if _fast(tensor, generator) and math.isfinite(a) and math.isfinite(b):
+        return _fast_fill(tensor, "uniform", float(a), float(b) - float(a))
     with torch.no_grad():
         return tensor.uniform_(a, b, generator=generator)
 
@@ -143,6 +269,8 @@ def normal_(
     _check_floating(tensor, "normal_")
     if std < 0:
         raise RuntimeError(f"normal_: std={std!r} is not valid; allowed: std >= 0.")
+    if _fast(tensor, generator) and math.isfinite(mean) and math.isfinite(std):
+        return _fast_fill(tensor, "normal", float(mean), float(std))
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
 
@@ -180,6 +308,8 @@ def trunc_normal_(
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
     alpha, beta = (a - mean) / std, (b - mean) / std
+    if _fast(tensor, generator) and _plannable(alpha, beta):
+        return _fast_fill(tensor, "truncated_normal", mean, std, alpha, beta, (a, b))
     flip = alpha > 0  # mirror intervals above zero: the CDF is more precise below zero
     lo, hi = (-beta, -alpha) if flip else (alpha, beta)
     cdf = torch.distributions.Normal(0.0, 1.0).cdf
@@ -285,8 +415,13 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 
 def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
-    fans = compute_fans(tuple(tensor.shape))
-    return VarianceScaling(1.0, mode, "normal", gain).std(fans)
+    return _shape_std(tuple(tensor.shape), gain, mode)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
+    """The variance-scaling std of a tensor shape (cached: models repeat their shapes)."""
+    return VarianceScaling(1.0, mode, "normal", gain).std(compute_fans(shape))
 
 
 @_torch_function
@@ -303,6 +438,8 @@ def xavier_uniform_(
     std = _variance_scaled_std(tensor, gain, "fan_avg")
     _check_floating(tensor, "xavier_uniform_")
     bound = math.sqrt(3.0) * std
+    if _fast(tensor, generator):
+        return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -319,17 +456,27 @@ def xavier_normal_(
     """
     std = _variance_scaled_std(tensor, gain, "fan_avg")
     _check_floating(tensor, "xavier_normal_")
+    if _fast(tensor, generator):
+        return _fast_fill(tensor, "normal", 0.0, std)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    try:
+        return _kaiming_shape_std(tuple(tensor.shape), a, mode, nonlinearity)
+    except TypeError:  # an unhashable nonlinearity (a callable): no cache
+        return _kaiming_shape_std.__wrapped__(tuple(tensor.shape), a, mode, nonlinearity)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _kaiming_shape_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str) -> float:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(
             f"mode={mode!r} is not valid; allowed: 'fan_in', 'fan_out' "
             "(use initlab.init or initlab.schemes for 'fan_avg')."
         )
-    return _variance_scaled_std(tensor, calculate_gain(nonlinearity, a), mode)
+    return _shape_std(shape, calculate_gain(nonlinearity, a), mode)
 
 
 @_torch_function
@@ -354,6 +501,8 @@ def kaiming_uniform_(
         return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     _check_floating(tensor, "kaiming_uniform_")
+    if _fast(tensor, generator):
+        return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -378,6 +527,8 @@ def kaiming_normal_(
         return tensor
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     _check_floating(tensor, "kaiming_normal_")
+    if _fast(tensor, generator):
+        return _fast_fill(tensor, "normal", 0.0, std)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -407,7 +558,10 @@ def orthogonal_(
     cols = tensor.numel() // rows
     work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
     flat = torch.empty((rows, cols), dtype=work, device=tensor.device)
-    flat.normal_(0, 1, generator=generator)
+    if _fast(flat, generator):
+        _fast_fill(flat, "normal", 0.0, 1.0)
+    else:
+        flat.normal_(0, 1, generator=generator)
     if rows < cols:
         flat.t_()
     q, r = torch.linalg.qr(flat)

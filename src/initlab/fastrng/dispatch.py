@@ -1,0 +1,220 @@
+r"""Fill NumPy buffers in place from the counter-based kernels.
+
+``fill(out, distribution, key, offset=...)`` writes elements ``[offset, offset + out.size)``
+of the stream ``key`` into ``out``: uniforms ``loc + scale * U[0, 1)``, normals
+``loc + scale * N(0, 1)``, or truncated normals ``loc + scale * Z``, ``Z ~ N(0, 1) | [low,
+high]``. The values are a pure function of ``(key, index, precision)``: the same whatever the
+thread count, the offset a slice starts at, or the machine.
+
+``out`` is a 1-D C-contiguous array: float32 or float64, float16 (rounded from the
+single-precision values), or the bits of a bfloat16 tensor (a uint16 or int16 view with
+``encoding="bfloat16"``). Precision ``"single"`` (the default) computes every value in
+float32 arithmetic and stores it rounded to the buffer's dtype (exactly, for float64), so the
+values do not depend on the dtype; ``"double"`` computes 53-bit values in float64 arithmetic,
+for float64 work that wants them (other values: the two precisions are different streams).
+
+Work is split by size: below :data:`PARALLEL_MIN` elements the calling thread fills alone
+(starting threads would cost more than it saves); above, ``threads`` threads (all CPUs by
+default, see :mod:`initlab.fastrng.threads`) share the chunks. Partial tiles at either end go
+through a one-tile scratch buffer.
+
+>>> import numpy as np
+>>> a = fill(np.empty(10, np.float32), "normal", key=7)
+>>> b = fill(np.empty(4, np.float32), "normal", key=7, offset=3)
+>>> bool(np.array_equal(a[3:7], b))
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from initlab._validation import check_choice, check_int, check_real
+from initlab.fastrng import _kernels
+from initlab.fastrng.threads import available_threads, run_chunked
+from initlab.fastrng.truncation import plan_truncation
+
+__all__ = ["DISTRIBUTIONS", "ENCODINGS", "PARALLEL_MIN", "fill", "fill_constant", "philox4x32"]
+
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
+ENCODINGS = ("float16", "bfloat16", "float32", "float64")
+#: Fewest elements for which a fill is shared between threads.
+PARALLEL_MIN = 1 << 19
+
+_DIST = {"uniform": _kernels.UNIFORM, "normal": _kernels.NORMAL}
+_DIST["truncated_normal"] = _kernels.TRUNCATED
+_KERNELS = {"single": _kernels.fill_single, "double": _kernels.fill_double}
+
+
+def _keys(key: int) -> np.ndarray:
+    """The key's two 32-bit words, as the kernels take them."""
+    if type(key) is not int or not 0 <= key < 1 << 64:
+        key = check_int("key", key, minimum=0)
+        if key >= 1 << 64:
+            raise ValueError(f"key={key!r} is not valid; allowed: an int in [0, 2**64).")
+    return np.array((key & 0xFFFFFFFF, key >> 32), dtype=np.uint64)
+
+
+_BY_DTYPE = {
+    np.dtype(np.float16): ("float16", np.int16),
+    np.dtype(np.float32): ("float32", None),
+    np.dtype(np.float64): ("float64", None),
+}
+_HOLDERS = {
+    "float16": ((np.float16, np.int16, np.uint16), np.int16),
+    "bfloat16": ((np.uint16, np.int16), np.uint16),
+    "float32": ((np.float32,), None),
+    "float64": ((np.float64,), None),
+}
+
+
+def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str]:
+    """``out`` as the kernels want it (float16 as int16 bits, bfloat16 as uint16 bits)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out={type(out).__name__} is not valid; allowed: a numpy.ndarray.")
+    flags = out.flags
+    if out.ndim != 1 or not flags.c_contiguous or not flags.writeable:
+        raise ValueError(
+            f"out with shape {out.shape} is not valid; allowed: a writeable 1-D C-contiguous "
+            "array (reshape(-1) a contiguous array first)."
+        )
+    if encoding is None:
+        found = _BY_DTYPE.get(out.dtype)
+        if found is None:
+            raise TypeError(
+                f"out.dtype={out.dtype.name!r} is not valid; allowed: float16, float32, "
+                "float64, or uint16/int16 with encoding='bfloat16' or 'float16'."
+            )
+        encoding, bits = found
+    else:
+        check_choice("encoding", encoding, ENCODINGS)
+        holders, bits = _HOLDERS[encoding]
+        if out.dtype.type not in holders:
+            allowed = ", ".join(np.dtype(t).name for t in holders)
+            raise TypeError(
+                f"out.dtype={out.dtype.name!r} does not hold encoding={encoding!r}; "
+                f"allowed: {allowed}."
+            )
+    return (out if bits is None else out.view(bits)), encoding
+
+
+def _inward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
+    """``[lo, hi]`` rounded to ``dtype`` without leaving the interval."""
+    a, b = dtype(lo), dtype(hi)
+    if math.isfinite(lo) and float(a) < lo:
+        a = np.nextafter(a, dtype(np.inf))
+    if math.isfinite(hi) and float(b) > hi:
+        b = np.nextafter(b, dtype(-np.inf))
+    return a, b
+
+
+@functools.lru_cache(maxsize=1024)
+def _params(
+    distribution: str,
+    precision: str,
+    loc: float,
+    scale: float,
+    low: float,
+    high: float,
+    clip: tuple[float, float] | None,
+) -> tuple[str, np.ndarray]:
+    """The kernels' 10 parameters (see ``_kernels``) and the precision actually used."""
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_choice("precision", precision, ("single", "double"))
+    loc = check_real("loc", loc)
+    scale = check_real("scale", scale, minimum=0.0)
+    c0 = c1 = centred = sign = 0.0
+    if distribution == "truncated_normal":
+        plan = plan_truncation(low, high, precision)
+        precision = plan.precision
+        c0, c1, centred, sign = plan.c0, plan.c1, float(plan.centred), plan.sign
+    else:
+        low, high = -math.inf, math.inf
+    dtype = np.float32 if precision == "single" else np.float64
+    clip_lo, clip_hi = _inward(*(clip if clip is not None else (-math.inf, math.inf)), dtype)
+    z_lo, z_hi = _inward(low, high, dtype)
+    values = (loc, scale, c0, c1, centred, sign, z_lo, z_hi, clip_lo, clip_hi)
+    return precision, np.array(values, dtype=dtype)
+
+
+def fill(
+    out: np.ndarray,
+    distribution: str,
+    key: int,
+    *,
+    offset: int = 0,
+    loc: float = 0.0,
+    scale: float = 1.0,
+    low: float = -math.inf,
+    high: float = math.inf,
+    clip: tuple[float, float] | None = None,
+    encoding: str | None = None,
+    precision: str = "single",
+    threads: int | None = None,
+) -> np.ndarray:
+    """Write elements ``[offset, offset + out.size)`` of stream ``key`` into ``out``; return it.
+
+    ``value = loc + scale * X``, ``X`` uniform on [0, 1), standard normal, or standard normal
+    conditioned on ``[low, high]`` (truncated_normal, exact inverse-CDF sampling); ``clip``
+    keeps the outputs inside absolute bounds against the last ulp of rounding. ``precision``
+    is ``"single"`` (float32 values, rounded to ``out``'s dtype) or ``"double"`` (float64
+    values); ``threads`` caps the threads of a parallel fill (1: always serial).
+
+    >>> import numpy as np
+    >>> u = fill(np.empty(6, np.float64), "uniform", key=1, loc=-1.0, scale=2.0)
+    >>> bool(((u >= -1) & (u < 1)).all())
+    True
+    """
+    view, encoding = _kernel_view(out, encoding)
+    if type(offset) is not int or offset < 0:
+        offset = check_int("offset", offset, minimum=0)
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
+    keys = _keys(key)
+    precision, params = _params(distribution, precision, loc, scale, low, high, clip)
+    if view.size == 0:
+        return out
+    kernel, dist = _KERNELS[precision], _DIST[distribution]
+    if view.size < PARALLEL_MIN or threads == 1:
+        kernel(view, offset, keys, params, dist)
+        return out
+    count = available_threads() if threads is None else threads
+    run_chunked(lambda part, first: kernel(part, first, keys, params, dist), view, offset, count)
+    return out
+
+
+def fill_constant(out: np.ndarray, value: float, *, encoding: str | None = None) -> np.ndarray:
+    """Set every element of ``out`` (same buffers as :func:`fill`) to ``value``; return it.
+
+    >>> fill_constant(np.empty(3, np.float32), 0.25).tolist()
+    [0.25, 0.25, 0.25]
+    """
+    view, encoding = _kernel_view(out, encoding)
+    value = check_real("value", value)
+    if encoding in ("float16", "bfloat16"):
+        bits = np.empty(1, dtype=view.dtype)
+        _kernels.encode_half(np.array([value], dtype=np.float32), bits)
+        view[:] = bits[0]
+    else:
+        view[:] = value
+    return out
+
+
+def philox4x32(counters: np.ndarray, key: int) -> np.ndarray:
+    """Philox4x32-10 of the rows of ``counters`` (``(n, 4)`` uint32) under the 64-bit ``key``.
+
+    The generator every value comes from. Known-answer vectors of Random123:
+
+    >>> out = philox4x32(np.zeros((1, 4), dtype=np.uint32), 0)
+    >>> [f"{w:08x}" for w in out[0]]
+    ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
+    """
+    counters = np.asarray(counters)
+    if counters.ndim != 2 or counters.shape[1] != 4:
+        raise ValueError(f"counters of shape {counters.shape} is not valid; allowed: (n, 4).")
+    keys = _keys(key)
+    words = _kernels.philox_blocks(counters.astype(np.uint64), keys[0], keys[1])
+    return words.astype(np.uint32)
