@@ -30,6 +30,7 @@ __all__ = [
     "jsonable",
     "mean_std",
     "save_figure",
+    "summarize",
     "torch_threads",
     "write_json",
 ]
@@ -170,6 +171,21 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """
     array = np.asarray(values, dtype=np.float64)
     return float(array.mean()), float(array.std())
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Mean, (population) std, min and max of ``values``, for tables and JSON.
+
+    >>> summarize([1.0, 3.0])
+    {'mean': 2.0, 'std': 1.0, 'min': 1.0, 'max': 3.0}
+    """
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(array.mean()),
+        "std": float(array.std()),
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
 
 
 @dataclass

@@ -47,6 +47,7 @@ from initlab.studies._common import (
     StudyResult,
     new_figure,
     save_figure,
+    summarize,
     torch_threads,
 )
 
@@ -159,16 +160,6 @@ def _run_torch(
     }
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    array = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(array.mean()),
-        "std": float(array.std()),
-        "min": float(array.min()),
-        "max": float(array.max()),
-    }
-
-
 METRICS = ("initial_cost", "final_cost", "train_accuracy", "test_accuracy")
 
 
@@ -241,7 +232,7 @@ def run_circles(
                 summary.setdefault(impl, {})[init] = {
                     "scheme": chosen[0]["scheme"],
                     "seeds": [r["seed"] for r in chosen],
-                    **{m: _stats([r[m] for r in chosen]) for m in METRICS},
+                    **{m: summarize([r[m] for r in chosen]) for m in METRICS},
                 }
     agreement = _agreement(runs)
     config = {

@@ -42,6 +42,7 @@ from initlab.studies._common import (
     StudyResult,
     new_figure,
     save_figure,
+    summarize,
     torch_threads,
 )
 from initlab.studies._torch_init import TORCH_DEFAULT
@@ -252,9 +253,9 @@ def _summary(per_seed: list[dict[str, list[float]]]) -> dict[str, Any]:
     final_loss = [run["train_loss"][-1] for run in per_seed]
     threshold = TRAINED_FRACTION * math.log(10)
     return {
-        "final_train_loss": _stats(final_loss),
-        "final_train_accuracy": _stats([run["train_accuracy"][-1] for run in per_seed]),
-        "final_test_accuracy": _stats([run["test_accuracy"][-1] for run in per_seed]),
+        "final_train_loss": summarize(final_loss),
+        "final_train_accuracy": summarize([run["train_accuracy"][-1] for run in per_seed]),
+        "final_test_accuracy": summarize([run["test_accuracy"][-1] for run in per_seed]),
         "seeds_trained": sum(loss < threshold for loss in final_loss),
         "first_epoch_below_threshold": [
             _first_below(run["train_loss"], threshold) for run in per_seed
@@ -264,16 +265,6 @@ def _summary(per_seed: list[dict[str, list[float]]]) -> dict[str, Any]:
 
 def _first_below(curve: list[float], threshold: float) -> int | None:
     return next((i for i, v in enumerate(curve) if v < threshold), None)
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    array = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(array.mean()),
-        "std": float(array.std()),
-        "min": float(array.min()),
-        "max": float(array.max()),
-    }
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from rich.text import Text
 from torch import nn
 
 from initlab.torch.probe.measure import probe
-from initlab.torch.probe.report import ProbeReport, _Null, _num, _pct
+from initlab.torch.probe.report import JsonRoundTrip, ProbeReport, _Null, _num, _pct
 from initlab.torch.probe.schemes import SchemeLike, apply_scheme, check_scheme, scheme_label
 from initlab.torch.probe.verdicts import Thresholds
 
@@ -39,7 +38,7 @@ def _verdict_cell(status: str, where: str | None) -> Text:
 
 
 @dataclass(frozen=True, eq=False)
-class ProbeComparison:
+class ProbeComparison(JsonRoundTrip):
     """Probe reports of one architecture under several schemes, keyed by label.
 
     Printing it shows a per-layer table side by side and a summary table; :meth:`save`
@@ -138,21 +137,6 @@ class ProbeComparison:
                 "(a dict written by ProbeComparison.to_dict)."
             )
         return cls({k: ProbeReport.from_dict(v) for k, v in data["reports"].items()})
-
-    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
-        """JSON text (strict: no NaN tokens); also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> ProbeComparison:
-        """Read a comparison from JSON text or from a file path."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text()
-        return cls.from_dict(json.loads(text))
 
     def plot_depth(self, path: str | Path) -> Path:
         """PNG: activation std and gradient norms against depth, a line per scheme."""

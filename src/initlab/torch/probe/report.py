@@ -58,6 +58,25 @@ def decode_floats(value: Any) -> Any:
     return value
 
 
+class JsonRoundTrip:
+    """``to_json`` / ``from_json`` for a class that has ``to_dict`` / ``from_dict``."""
+
+    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
+        """JSON text (strict: no NaN tokens); also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)  # type: ignore[attr-defined]
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Any:
+        """Read an object from JSON text or from a file path."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text()
+        return cls.from_dict(json.loads(text))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Histogram:
     """Counts of sampled values in ``bins`` equal bins over ``[low, high]``.
@@ -233,7 +252,7 @@ def _pct(x: float | None) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class ProbeReport:
+class ProbeReport(JsonRoundTrip):
     """The result of :func:`initlab.probe`: per-layer statistics and the model's verdicts.
 
     Printing it shows a rich table; :meth:`to_dict` / :meth:`to_json` and
@@ -355,21 +374,6 @@ class ProbeReport:
             loss=data.get("loss"),
             meta=dict(data.get("meta") or {}),
         )
-
-    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
-        """JSON text (strict: no NaN tokens); also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> ProbeReport:
-        """Read a report from JSON text or from a file path."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text()
-        return cls.from_dict(json.loads(text))
 
     # -- output ------------------------------------------------------------------------
     def table(self) -> Table:
