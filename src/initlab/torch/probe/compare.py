@@ -17,7 +17,7 @@ from rich.text import Text
 from torch import nn
 
 from initlab.torch.probe.measure import probe
-from initlab.torch.probe.report import JsonRoundTrip, ProbeReport, _Null, _num, _pct
+from initlab.torch.probe.report import ProbeFiles, ProbeReport, _Null, _num, _pct
 from initlab.torch.probe.schemes import SchemeLike, apply_scheme, check_scheme, scheme_label
 from initlab.torch.probe.verdicts import Thresholds
 
@@ -38,7 +38,7 @@ def _verdict_cell(status: str, where: str | None) -> Text:
 
 
 @dataclass(frozen=True, eq=False)
-class ProbeComparison(JsonRoundTrip):
+class ProbeComparison(ProbeFiles):
     """Probe reports of one architecture under several schemes, keyed by label.
 
     Printing it shows a per-layer table side by side and a summary table; :meth:`save`
@@ -149,19 +149,6 @@ class ProbeComparison(JsonRoundTrip):
         from initlab.torch.probe.plots import plot_histograms
 
         return plot_histograms(self.reports, path, depths=depths)
-
-    def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
-        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
-        ``depths`` depths); returns the paths by kind."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        json_path = folder / f"{stem}.json"
-        self.to_json(json_path)
-        return {
-            "json": json_path,
-            "depth": self.plot_depth(folder / f"{stem}_depth.png"),
-            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png", depths=depths),
-        }
 
 
 @contextmanager

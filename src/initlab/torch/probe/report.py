@@ -58,8 +58,11 @@ def decode_floats(value: Any) -> Any:
     return value
 
 
-class JsonRoundTrip:
-    """``to_json`` / ``from_json`` for a class that has ``to_dict`` / ``from_dict``."""
+class ProbeFiles:
+    """JSON round trip and the saved files of a probe report or comparison.
+
+    For a class that has ``to_dict`` / ``from_dict``, ``plot_depth`` and ``plot_histograms``.
+    """
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
         """JSON text (strict: no NaN tokens); also written to ``path`` when given."""
@@ -75,6 +78,19 @@ class JsonRoundTrip:
         if not text.lstrip().startswith("{"):
             text = Path(source).read_text()
         return cls.from_dict(json.loads(text))  # type: ignore[attr-defined]
+
+    def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
+        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
+        ``depths`` depths); returns the paths by kind."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        json_path = folder / f"{stem}.json"
+        self.to_json(json_path)
+        return {
+            "json": json_path,
+            "depth": self.plot_depth(folder / f"{stem}_depth.png"),
+            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png", depths=depths),
+        }
 
 
 @dataclass(frozen=True)
@@ -252,7 +268,7 @@ def _pct(x: float | None) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class ProbeReport(JsonRoundTrip):
+class ProbeReport(ProbeFiles):
     """The result of :func:`initlab.probe`: per-layer statistics and the model's verdicts.
 
     Printing it shows a rich table; :meth:`to_dict` / :meth:`to_json` and
@@ -431,19 +447,6 @@ class ProbeReport(JsonRoundTrip):
         console = Console(width=160, record=True, file=_Null(), color_system=None)
         console.print(self)
         return console.export_text().rstrip()
-
-    def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
-        """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
-        ``depths`` depths); returns the paths by kind."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        json_path = folder / f"{stem}.json"
-        self.to_json(json_path)
-        return {
-            "json": json_path,
-            "depth": self.plot_depth(folder / f"{stem}_depth.png"),
-            "histograms": self.plot_histograms(folder / f"{stem}_histograms.png", depths=depths),
-        }
 
     def plot_depth(self, path: str | Path) -> Path:
         """PNG of activation std and gradient norms against depth (log scale)."""
