@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
@@ -27,8 +25,3 @@ def run_cli(
         cwd=cwd or ROOT,
     )
 
-
-@pytest.fixture
-def cli():
-    """The :func:`run_cli` helper as a fixture."""
-    return run_cli

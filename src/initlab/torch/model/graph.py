@@ -137,13 +137,6 @@ class Graph:
             self.__dict__["_calls"] = index
         return list(index.get(path, ()))
 
-    def attr_node(self, name: str) -> Node | None:
-        """The node reading parameter or buffer ``name`` in forward, if any."""
-        for n in self.nodes:
-            if n.op == "attr" and n.target == name:
-                return n
-        return None
-
     def live(self) -> set[int]:
         """Indices of nodes whose value reaches the output (a check such as
         ``if x.abs().sum() > 0`` in a recorded forward is not on the way)."""

@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from initlab._validation import check_choice, check_real
 
@@ -172,8 +171,3 @@ def judge(
         f"{_fmt(thresholds.exploding)}] x the reference; {span} = {_fmt(ratio)}{trend}."
     )
     return Verdict(direction, "healthy", ratio, per_layer=per_layer, message=message)
-
-
-def verdict_from_dict(data: dict[str, Any]) -> Verdict:
-    """Rebuild a :class:`Verdict` from :meth:`dataclasses.asdict` output."""
-    return Verdict(**data)
