@@ -166,17 +166,22 @@ def test_far_tail_goes_to_double_precision_and_beyond_refused():
         fastrng.fill(np.empty(3, np.float32), "truncated_normal", 1, low=40.0, high=41.0)
 
 
-def test_quantile_constants_are_the_fit():
-    """The coefficients written in _kernels are what quantile_fit derives (reproducible)."""
+def test_quantile_constants_are_accurate():
+    """The coefficients written in _kernels reach the fit's accuracy on the fit's intervals.
+
+    The accuracy is tested, not the coefficients: a refit with another LAPACK gives other
+    digits (the least-squares solve is ill-conditioned in the monomial basis) of equal quality.
+    """
+    limits = {"single": 2e-8, "double": 5e-14}
     for precision in ("single", "double"):
-        pieces = quantile_fit.fit_pieces(precision)
-        assert quantile_fit.max_relative_error(pieces) < (2e-8 if precision == "single" else 5e-14)
-        for piece in pieces:
+        written = []
+        for piece in quantile_fit.fit_pieces(precision):
             mid, half, coeffs = getattr(_kernels, quantile_fit.constant_name(precision, piece))
-            assert mid == pytest.approx(piece.mid, rel=1e-15)
-            assert half == pytest.approx(piece.half, rel=1e-15)
-            assert np.allclose(coeffs, piece.coeffs, rtol=1e-9, atol=1e-15)
-            assert quantile_fit.amplification(piece) < 3.0
+            assert mid == pytest.approx(piece.mid, rel=1e-12)
+            assert half == pytest.approx(piece.half, rel=1e-12)
+            written.append(quantile_fit.Piece(piece.name, mid - half, mid + half, tuple(coeffs)))
+            assert quantile_fit.amplification(written[-1]) < 3.0
+        assert quantile_fit.max_relative_error(written) < limits[precision]
 
 
 def test_half_encoders_round_like_numpy_and_torch():
