@@ -37,7 +37,7 @@ import numpy as np
 
 from initlab._validation import check_choice, check_int, check_real
 
-__all__ = ["DRAW_DISTRIBUTIONS", "Draw", "Stream", "derive_key", "philox4x32"]
+__all__ = ["DRAW_DISTRIBUTIONS", "Draw", "Moments", "Stream", "derive_key", "philox4x32"]
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
@@ -122,6 +122,51 @@ class Draw:
             raise ValueError(f"clip={self.clip!r} is not valid; allowed: (lo, hi), lo <= hi.")
 
 
+class Moments:
+    r"""Running count, sum and sum of squares of the values a fill wrote (float64).
+
+    The fill kernels return ``sum(x)`` and ``sum(x^2)`` of what they stored (bfloat16 and
+    float16 values as stored) for each chunk; a ``Moments`` passed to a fill adds them up, so
+    that the mean and standard deviation of the result cost no second pass over memory:
+    ``mean = S1 / n``, ``std = sqrt(max(S2 / n - mean^2, 0))`` (the population std,
+    ``correction=0``).
+
+    >>> m = Moments()
+    >>> m.add(4, 2.0, 2.0)  # four values 0, 0, 1, 1
+    >>> m.count, m.mean, m.std
+    (4, 0.5, 0.5)
+    """
+
+    __slots__ = ("count", "squares", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.squares = 0.0
+
+    def __repr__(self) -> str:
+        return f"Moments(count={self.count}, total={self.total!r}, squares={self.squares!r})"
+
+    def add(self, count: int, total: float, squares: float) -> None:
+        """Add ``count`` values with sum ``total`` and sum of squares ``squares``."""
+        self.count += int(count)
+        self.total += float(total)
+        self.squares += float(squares)
+
+    @property
+    def mean(self) -> float | None:
+        """``S1 / n``; None before any value."""
+        return self.total / self.count if self.count else None
+
+    @property
+    def std(self) -> float | None:
+        """Population standard deviation ``sqrt(S2 / n - mean^2)``; None before any value."""
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        return math.sqrt(max(self.squares / self.count - mean * mean, 0.0))
+
+
 def _numpy_dtype(dtype: object) -> np.dtype:
     dt = np.dtype(dtype)
     if dt.type not in _NUMPY_DTYPES:
@@ -173,14 +218,16 @@ class Stream:
         encoding: str | None = None,
         precision: str = "single",
         threads: int | None = None,
+        moments: Moments | None = None,
     ) -> np.ndarray:
         """Write ``draw``'s values ``[offset, offset + out.size)`` into ``out`` in place.
 
         ``out`` is a C-contiguous float16/float32/float64 array of any shape (its elements in
         order), or the uint16 bits of a bfloat16 tensor with ``encoding="bfloat16"``. Nothing
         of ``out``'s size is allocated. ``precision``: ``"single"`` (float32 values rounded
-        to ``out``'s dtype) or ``"double"``. ``threads`` caps the threads used. Returns
-        ``out``.
+        to ``out``'s dtype) or ``"double"``. ``threads`` caps the threads used. ``moments``,
+        if given, receives the count, sum and sum of squares of the values written (computed
+        by the kernels as they write). Returns ``out``.
 
         >>> buf = np.empty((2, 3), np.float32)
         >>> _ = Stream(0, "w").fill(buf, Draw("normal", scale=0.02))
@@ -195,7 +242,7 @@ class Stream:
         if isinstance(out, np.ndarray) and out.ndim != 1 and out.flags.c_contiguous:
             flat = out.reshape(-1)
         if draw.distribution == "constant":
-            fastrng.fill_constant(flat, draw.loc, encoding=encoding)
+            fastrng.fill_constant(flat, draw.loc, encoding=encoding, moments=moments)
             return out
         fastrng.fill(
             flat,
@@ -210,6 +257,7 @@ class Stream:
             encoding=encoding,
             precision=precision,
             threads=threads,
+            moments=moments,
         )
         return out
 

@@ -37,12 +37,12 @@ means the cache can never go stale against a helper edited elsewhere.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+
+from initlab import rng_constants as _C
 
 LANES = 64
 SINGLE_PER_BLOCK = 4
@@ -207,21 +207,45 @@ def philox_blocks(counters, k0, k1):
 
 _F = np.float32
 _D = np.float64
-_PI_2 = np.pi / 2.0
-_SIN = tuple((-1.0) ** j * _PI_2 ** (2 * j + 1) / math.factorial(2 * j + 1) for j in range(8))
-_COS = tuple((-1.0) ** j * _PI_2 ** (2 * j) / math.factorial(2 * j) for j in range(9))
-# sin(pi x / 2) = x * S(x^2), cos(pi x / 2) = C(x^2) on |x| <= 1/2; Horner order (high first).
-_SIN32 = tuple(_F(c) for c in _SIN[:5][::-1])
-_COS32 = tuple(_F(c) for c in _COS[:6][::-1])
-_SIN64 = tuple(_D(c) for c in _SIN[::-1])
-_COS64 = tuple(_D(c) for c in _COS[::-1])
-# log(m) = 2 s (1 + s^2/3 + s^4/5 + ...), s = (m - 1) / (m + 1), |s| <= 3 - 2 sqrt(2).
-_ATANH32 = tuple(_F(1.0 / (2 * j + 1)) for j in range(5))[::-1]
-_ATANH64 = tuple(_D(1.0 / (2 * j + 1)) for j in range(11))[::-1]
-_SQRT2_32, _SQRT2_64 = _F(np.sqrt(2.0)), _D(np.sqrt(2.0))
-_LN2_32 = _F(np.log(2.0))
-_LN2_HI = _D(0.693147180369123816490)  # 32 significant bits: e * _LN2_HI is exact
-_LN2_LO = _D(np.log(2.0) - 0.693147180369123816490)
+# The constants live in initlab.rng_constants (shared with the torch backend); numba's cache
+# is invalidated by edits of this file only, hence the digest written here and checked.
+_CONSTANTS_DIGEST = "a86b9b445b2fb850"
+if _C.digest() != _CONSTANTS_DIGEST:  # pragma: no cover - a development-time guard
+    raise RuntimeError(
+        f"initlab.rng_constants changed (digest {_C.digest()}): write it as _CONSTANTS_DIGEST "
+        "in initlab/fastrng/_kernels.py, so that numba's cached kernels are recompiled."
+    )
+_ATANH32 = _C.ATANH32
+_ATANH64 = _C.ATANH64
+_COS32 = _C.COS32
+_COS64 = _C.COS64
+_LN2_32 = _C.LN2_32
+_LN2_HI = _C.LN2_HI
+_LN2_LO = _C.LN2_LO
+_Q32C = _C.Q32C
+_Q32C_INV = _C.Q32C_INV
+_Q32C_MID = _C.Q32C_MID
+_Q32T = _C.Q32T
+_Q32T_INV = _C.Q32T_INV
+_Q32T_MID = _C.Q32T_MID
+_Q64C = _C.Q64C
+_Q64C_INV = _C.Q64C_INV
+_Q64C_MID = _C.Q64C_MID
+_Q64F = _C.Q64F
+_Q64F_INV = _C.Q64F_INV
+_Q64F_MID = _C.Q64F_MID
+_Q64T = _C.Q64T
+_Q64T_INV = _C.Q64T_INV
+_Q64T_MID = _C.Q64T_MID
+_Q64_FAR_BELOW = _C.Q64_FAR_BELOW
+_SIN32 = _C.SIN32
+_SIN64 = _C.SIN64
+_SQRT2_32 = _C.SQRT2_32
+_SQRT2_64 = _C.SQRT2_64
+_TMIN32 = _C.TMIN32
+_TMIN64 = _C.TMIN64
+_W_SPLIT32 = _C.W_SPLIT32
+_W_SPLIT64 = _C.W_SPLIT64
 
 
 def _horner(x, c):  # pragma: no cover - replaced by the overload in jitted code
@@ -230,11 +254,16 @@ def _horner(x, c):  # pragma: no cover - replaced by the overload in jitted code
 
 @overload(_horner, inline="always")
 def _horner_impl(x, c):
-    """Horner's rule with fma, written out for the tuple's length (no loop to vectorize)."""
+    """Horner's rule written out for the tuple's length (no loop to vectorize): with fma in
+    float64, with a multiplication and an addition (two roundings) in float32, the
+    operations the torch backend (:mod:`initlab.torch.philox`) repeats bit for bit."""
     if not isinstance(c, types.UniTuple):
         return None
     lines = ["def horner(x, c):", "    acc = c[0]"]
-    lines += [f"    acc = _fma(acc, x, c[{i}])" for i in range(1, c.count)]
+    if c.dtype == types.float32:
+        lines += [f"    acc = acc * x + c[{i}]" for i in range(1, c.count)]
+    else:
+        lines += [f"    acc = _fma(acc, x, c[{i}])" for i in range(1, c.count)]
     lines.append("    return acc")
     namespace = {"_fma": _fma}
     exec("\n".join(lines), namespace)
@@ -257,7 +286,7 @@ def _log32(x):
     big = m > _SQRT2_32
     m = m * _F(0.5) if big else m
     e = e + 1 if big else e
-    return _fma(_F(e), _LN2_32, _log1p_reduced32(m - _F(1.0)))
+    return _F(e) * _LN2_32 + _log1p_reduced32(m - _F(1.0))
 
 
 @njit(inline="always", error_model="numpy")
@@ -282,7 +311,7 @@ def _neg_log_unit32(a):
     high = a >= _U(1 << 31)
     f = f_high if high else f_low
     e = e_high if high else e_low
-    return -_fma(_F(e), _LN2_32, _log1p_reduced32(f))
+    return -(_F(e) * _LN2_32 + _log1p_reduced32(f))
 
 
 @njit(inline="always", error_model="numpy")
@@ -353,159 +382,6 @@ def _box_muller64(a, b):
     return r * c, r * s
 
 
-# ------------------------------------------------------------------------------------------
-# Normal quantile (truncated normal by inverse CDF). Constants from quantile_fit.py:
-# (mid, half, coefficients high power first) of each piece; regenerate with
-#   python -m initlab.fastrng.quantile_fit
-# ------------------------------------------------------------------------------------------
-
-# BEGIN GENERATED QUANTILE CONSTANTS
-# central on [0.0, 5.0], degree 9, amplification 2.45
-_Q32_CENTRAL = (
-    2.5,
-    2.5,
-    (
-        -4.818592414557549e-05,
-        5.035711863026638e-05,
-        0.0004040757459355272,
-        -0.0011959997424016498,
-        -0.0006867249380954562,
-        0.012062213412269157,
-        -0.02768160395597559,
-        -0.036923285371688805,
-        0.8720050691663723,
-        2.123313480222769,
-    ),
-)
-# tail on [0.12133168575543128, 0.4472135954999579], degree 9, amplification 1.07
-_Q32_TAIL = (
-    0.2842726406276946,
-    0.16294095487226332,
-    (
-        4.317867197686493e-06,
-        9.635353201832402e-06,
-        1.718093734829674e-05,
-        -8.139115648360099e-05,
-        1.8537069802388203e-05,
-        -0.0007892290177740653,
-        0.002701133945829348,
-        0.004930075751683793,
-        -0.04398545000944127,
-        1.3481252904345946,
-    ),
-)
-# central on [0.0, 5.0], degree 18, amplification 2.45
-_Q64_CENTRAL = (
-    2.5,
-    2.5,
-    (
-        -6.515345337115355e-10,
-        9.80134559409527e-09,
-        -1.304032934717849e-08,
-        -8.917720528949391e-08,
-        2.8541896663756554e-07,
-        1.803039598031567e-07,
-        -2.6234250310988864e-06,
-        4.0403528229989e-06,
-        1.2237234330807776e-05,
-        -5.859669016408623e-05,
-        2.8952340086139127e-05,
-        0.00041322068344080704,
-        -0.001179645951231002,
-        -0.000689992611554166,
-        0.012056737651952887,
-        -0.027681195510000065,
-        -0.036922621126174705,
-        0.8720050609975684,
-        2.123313467014672,
-    ),
-)
-# tail on [0.25, 0.4472135954999579], degree 16, amplification 1.04
-_Q64_TAIL = (
-    0.34860679774997894,
-    0.09860679774997896,
-    (
-        -5.3833968038062386e-11,
-        -8.219626584780124e-10,
-        2.3440493653180947e-09,
-        4.33538348436938e-09,
-        -2.3574167588957285e-08,
-        7.202451089235746e-09,
-        1.3704936437681653e-07,
-        -2.1348957642349002e-07,
-        -6.706018835572597e-07,
-        1.917623592567953e-06,
-        3.41661113858437e-06,
-        -4.748778907666345e-06,
-        -0.00011979630708546218,
-        0.0003105895625693065,
-        0.002702238250041385,
-        -0.023616765222298,
-        1.3316739910264914,
-    ),
-)
-# tail_far on [0.03808620947509507, 0.25], degree 22, amplification 1.05
-_Q64_TAIL_FAR = (
-    0.14404310473754753,
-    0.10595689526245247,
-    (
-        -7.36620000563412e-08,
-        1.1203056405979376e-07,
-        2.526705827509296e-07,
-        -3.8277377582452094e-07,
-        -4.792762478338841e-07,
-        7.320042243909728e-07,
-        3.951932492272417e-07,
-        -5.945791080570422e-07,
-        -4.738137375754982e-07,
-        7.605992795432291e-07,
-        -4.4171054817600787e-07,
-        8.338985119755526e-07,
-        -1.925494812049501e-06,
-        3.7294513522451163e-06,
-        -7.518092782984971e-06,
-        1.6335880433356675e-05,
-        -3.798032112881686e-05,
-        9.97524084244733e-05,
-        -0.00037778611561930413,
-        0.0018759825091913325,
-        -0.0027285741107369883,
-        -0.028704744313433655,
-        1.3874305919509713,
-    ),
-)
-# END GENERATED QUANTILE CONSTANTS
-
-_W_SPLIT32, _W_SPLIT64 = _F(5.0), _D(5.0)
-_TMIN32, _TMIN64 = _F(2.0**-100), _D(1e-300)
-_Q32C_MID, _Q32C_INV, _Q32C = (
-    _F(_Q32_CENTRAL[0]),
-    _F(1 / _Q32_CENTRAL[1]),
-    tuple(_F(c) for c in _Q32_CENTRAL[2]),
-)
-_Q32T_MID, _Q32T_INV, _Q32T = (
-    _F(_Q32_TAIL[0]),
-    _F(1 / _Q32_TAIL[1]),
-    tuple(_F(c) for c in _Q32_TAIL[2]),
-)
-_Q64C_MID, _Q64C_INV, _Q64C = (
-    _D(_Q64_CENTRAL[0]),
-    _D(1 / _Q64_CENTRAL[1]),
-    tuple(_D(c) for c in _Q64_CENTRAL[2]),
-)
-_Q64T_MID, _Q64T_INV, _Q64T = (
-    _D(_Q64_TAIL[0]),
-    _D(1 / _Q64_TAIL[1]),
-    tuple(_D(c) for c in _Q64_TAIL[2]),
-)
-_Q64F_MID, _Q64F_INV, _Q64F = (
-    _D(_Q64_TAIL_FAR[0]),
-    _D(1 / _Q64_TAIL_FAR[1]),
-    tuple(_D(c) for c in _Q64_TAIL_FAR[2]),
-)
-_Q64_FAR_BELOW = _D(0.25)  # 1/s below which the far-tail piece applies
-
-
 @njit(inline="always", error_model="numpy")
 def _upper_quantile32(t, h):
     """``-Phi^{-1}(t)`` for ``t`` in (0, 1/2], given also ``h = 1/2 - t`` (float32)."""
@@ -543,7 +419,7 @@ def _upper_quantile64(t, h):
 @njit(inline="always", error_model="numpy")
 def _trunc32(w, p):
     u = _F(np.int32(w >> _S8)) * _F(2.0**-24)
-    x = _fma(u, p[3], p[2])
+    x = u * p[3] + p[2]
     centred = p[4] != _F(0.0)
     ax = abs(x)
     h = ax if centred else _F(0.5) - x
@@ -551,7 +427,7 @@ def _trunc32(w, p):
     sign = (_F(1.0) if x >= _F(0.0) else _F(-1.0)) if centred else p[5]
     z = sign * _upper_quantile32(t, h)
     z = min(max(z, p[6]), p[7])
-    return min(max(_fma(z, p[1], p[0]), p[8]), p[9])
+    return min(max(z * p[1] + p[0], p[8]), p[9])
 
 
 @njit(inline="always", error_model="numpy")
@@ -574,7 +450,7 @@ UNIFORM, NORMAL, TRUNCATED = 0, 1, 2
 @njit(inline="always", error_model="numpy")
 def _uniform32(v, p):
     """``loc + scale * v 2^-24`` for a 24-bit integer ``v``."""
-    return _fma(_F(np.int32(v)) * _F(2.0**-24), p[1], p[0])
+    return (_F(np.int32(v)) * _F(2.0**-24)) * p[1] + p[0]
 
 
 @njit(inline="always", error_model="numpy")
@@ -635,6 +511,68 @@ def _put_impl(row, i, v):
     return store
 
 
+def _value(row, i):  # pragma: no cover - replaced by the overload in jitted code
+    raise NotImplementedError
+
+
+@overload(_value, inline="always")
+def _value_impl(row, i):
+    """The float64 value of what ``row[i]`` holds (bfloat16/float16 bits decoded exactly)."""
+    kind = row.dtype
+    if kind == types.float32 or kind == types.float64:
+
+        def plain(row, i):
+            return _D(row[i])
+
+        return plain
+    if kind == types.uint16:
+
+        def bfloat16(row, i):
+            return _D(_bits_f32(_U(row[i]) << _S16))
+
+        return bfloat16
+    if kind == types.int16:
+
+        def float16(row, i):
+            h = np.int64(np.uint16(row[i]))
+            a = h & 0x7FFF
+            if a < 0x400:  # subnormal: a quanta of 2^-24
+                size = _D(a) * 2.0**-24
+            elif a < 0x7C00:  # normal: rebias the exponent 15 -> 127
+                size = _D(_bits_f32(_U((a << 13) + 0x38000000)))
+            else:
+                size = np.inf
+            if h >= 0x8000:
+                size = -size
+            return size
+
+        return float16
+    return None
+
+
+@njit(inline="always", error_model="numpy")
+def _accumulate(out, a, b, sums, squares):
+    """Add the values ``out[a:b]`` holds, and their squares, to the per-lane float64 sums
+    (``a`` a multiple of ``LANES`` or the tail of a partial range): vectorized, no
+    reassociation."""
+    whole = a + (b - a) // LANES * LANES
+    for j in range(a, whole, LANES):
+        for lane in range(LANES):
+            x = _value(out, j + lane)
+            sums[lane] += x
+            squares[lane] += x * x
+    for i in range(whole, b):
+        x = _value(out, i)
+        sums[i % LANES] += x
+        squares[i % LANES] += x * x
+
+
+@njit(cache=True, error_model="numpy")
+def stored_value(row):
+    """The float64 value ``row[0]`` holds (bfloat16 as uint16 bits, float16 as int16 bits)."""
+    return _value(row, 0)
+
+
 @njit(cache=True, error_model="numpy")
 def encode_half(values, out):
     """Round float32 ``values`` into ``out``: uint16 -> bfloat16 bits, int16 -> float16 bits."""
@@ -672,10 +610,10 @@ def _tile_single(dst, o, t, k0, k1, p, dist):
             w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
             z0, z1 = _box_muller32(w0, w1)
             z2, z3 = _box_muller32(w2, w3)
-            r0[lane] = _fma(z0, p[1], p[0])
-            r1[lane] = _fma(z1, p[1], p[0])
-            r2[lane] = _fma(z2, p[1], p[0])
-            r3[lane] = _fma(z3, p[1], p[0])
+            r0[lane] = z0 * p[1] + p[0]
+            r1[lane] = z1 * p[1] + p[0]
+            r2[lane] = z2 * p[1] + p[0]
+            r3[lane] = z3 * p[1] + p[0]
     else:
         for lane in range(LANES):
             w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
@@ -792,35 +730,49 @@ def _emit_impl(out, o, t, k0, k1, p, dist, scratch):
 
 
 @njit(inline="always", error_model="numpy")
-def _edges(out, first, k0, k1, p, dist, scratch):
+def _edges(out, first, k0, k1, p, dist, scratch, sums, squares):
     """Write the tiles only partly inside ``out``; return the whole tiles' range [t0, t1)."""
     tile = scratch.size
     head, tail, t0, t1 = _span(first, out.size, tile)
     for t in (head, tail):
         if t >= 0:
+            start = t * tile - first
             _compute(scratch, t, k0, k1, p, dist)
-            _copy_in(out, scratch, t * tile - first)
+            _copy_in(out, scratch, start)
+            _accumulate(out, max(start, 0), min(start + tile, out.size), sums, squares)
     return t0, t1
+
+
+@njit(inline="always", error_model="numpy")
+def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares):
+    tile = scratch.size
+    for t in range(t0, t1):
+        o = t * tile - first
+        _emit(out, o, t, k0, k1, p, dist, scratch)
+        _accumulate(out, o, o + tile, sums, squares)  # the tile is still in L1
+    return sums.sum(), squares.sum()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fill_single(out, first, keys, params, dist):
+    """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
+    sums, squares = np.zeros(LANES), np.zeros(LANES)
     if out.size == 0:
-        return
+        return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     tile = UNIFORM_SINGLE_TILE if dist == UNIFORM else SINGLE_TILE
     scratch = np.empty(tile, dtype=np.float32)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
-    for t in range(t0, t1):
-        _emit(out, t * tile - first, t, k0, k1, p, dist, scratch)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, sums, squares)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fill_double(out, first, keys, params, dist):
+    """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
+    sums, squares = np.zeros(LANES), np.zeros(LANES)
     if out.size == 0:
-        return
+        return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch)
-    for t in range(t0, t1):
-        _emit(out, t * DOUBLE_TILE - first, t, k0, k1, p, dist, scratch)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, sums, squares)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares)

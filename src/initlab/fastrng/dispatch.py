@@ -29,17 +29,20 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from initlab._validation import check_choice, check_int, check_real
+from initlab.draw_params import DISTRIBUTIONS, kernel_params
 from initlab.fastrng import _kernels
 from initlab.fastrng.threads import available_threads, run_chunked
-from initlab.fastrng.truncation import plan_truncation
+
+if TYPE_CHECKING:
+    from initlab.rng import Moments
 
 __all__ = ["DISTRIBUTIONS", "ENCODINGS", "PARALLEL_MIN", "fill", "fill_constant", "philox4x32"]
 
-DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 ENCODINGS = ("float16", "bfloat16", "float32", "float64")
 #: Fewest elements for which a fill is shared between threads.
 PARALLEL_MIN = 1 << 19
@@ -101,16 +104,6 @@ def _kernel_view(out: np.ndarray, encoding: str | None) -> tuple[np.ndarray, str
     return (out if bits is None else out.view(bits)), encoding
 
 
-def _inward(lo: float, hi: float, dtype: type) -> tuple[float, float]:
-    """``[lo, hi]`` rounded to ``dtype`` without leaving the interval."""
-    a, b = dtype(lo), dtype(hi)
-    if math.isfinite(lo) and float(a) < lo:
-        a = np.nextafter(a, dtype(np.inf))
-    if math.isfinite(hi) and float(b) > hi:
-        b = np.nextafter(b, dtype(-np.inf))
-    return a, b
-
-
 @functools.lru_cache(maxsize=1024)
 def _params(
     distribution: str,
@@ -121,23 +114,9 @@ def _params(
     high: float,
     clip: tuple[float, float] | None,
 ) -> tuple[str, np.ndarray]:
-    """The kernels' 10 parameters (see ``_kernels``) and the precision actually used."""
-    check_choice("distribution", distribution, DISTRIBUTIONS)
-    check_choice("precision", precision, ("single", "double"))
-    loc = check_real("loc", loc)
-    scale = check_real("scale", scale, minimum=0.0)
-    c0 = c1 = centred = sign = 0.0
-    if distribution == "truncated_normal":
-        plan = plan_truncation(low, high, precision)
-        precision = plan.precision
-        c0, c1, centred, sign = plan.c0, plan.c1, float(plan.centred), plan.sign
-    else:
-        low, high = -math.inf, math.inf
-    dtype = np.float32 if precision == "single" else np.float64
-    clip_lo, clip_hi = _inward(*(clip if clip is not None else (-math.inf, math.inf)), dtype)
-    z_lo, z_hi = _inward(low, high, dtype)
-    values = (loc, scale, c0, c1, centred, sign, z_lo, z_hi, clip_lo, clip_hi)
-    return precision, np.array(values, dtype=dtype)
+    """The kernels' 10 parameters (:func:`initlab.draw_params.kernel_params`) as an array."""
+    precision, values = kernel_params(distribution, precision, loc, scale, low, high, clip)
+    return precision, np.array(values, dtype=np.float32 if precision == "single" else np.float64)
 
 
 def fill(
@@ -154,6 +133,7 @@ def fill(
     encoding: str | None = None,
     precision: str = "single",
     threads: int | None = None,
+    moments: Moments | None = None,
 ) -> np.ndarray:
     """Write elements ``[offset, offset + out.size)`` of stream ``key`` into ``out``; return it.
 
@@ -161,7 +141,9 @@ def fill(
     conditioned on ``[low, high]`` (truncated_normal, exact inverse-CDF sampling); ``clip``
     keeps the outputs inside absolute bounds against the last ulp of rounding. ``precision``
     is ``"single"`` (float32 values, rounded to ``out``'s dtype) or ``"double"`` (float64
-    values); ``threads`` caps the threads of a parallel fill (1: always serial).
+    values); ``threads`` caps the threads of a parallel fill (1: always serial). ``moments``
+    (an :class:`initlab.rng.Moments`) receives the count, sum and sum of squares of the
+    values written, which the kernels add up as they write (float64, per chunk).
 
     >>> import numpy as np
     >>> u = fill(np.empty(6, np.float64), "uniform", key=1, loc=-1.0, scale=2.0)
@@ -179,15 +161,27 @@ def fill(
         return out
     kernel, dist = _KERNELS[precision], _DIST[distribution]
     if view.size < PARALLEL_MIN or threads == 1:
-        kernel(view, offset, keys, params, dist)
-        return out
-    count = available_threads() if threads is None else threads
-    run_chunked(lambda part, first: kernel(part, first, keys, params, dist), view, offset, count)
+        sums = [kernel(view, offset, keys, params, dist)]
+    else:
+        count = available_threads() if threads is None else threads
+        sums = []  # list.append is atomic under the GIL
+
+        def work(part: np.ndarray, first: int) -> None:
+            sums.append(kernel(part, first, keys, params, dist))
+
+        run_chunked(work, view, offset, count)
+    if moments is not None:
+        # fsum rounds the exact sum of the chunks' sums: the same on any thread count
+        moments.add(view.size, math.fsum(s for s, _ in sums), math.fsum(q for _, q in sums))
     return out
 
 
-def fill_constant(out: np.ndarray, value: float, *, encoding: str | None = None) -> np.ndarray:
+def fill_constant(
+    out: np.ndarray, value: float, *, encoding: str | None = None, moments: Moments | None = None
+) -> np.ndarray:
     """Set every element of ``out`` (same buffers as :func:`fill`) to ``value``; return it.
+
+    ``moments`` receives the count, sum and sum of squares of the value as stored.
 
     >>> fill_constant(np.empty(3, np.float32), 0.25).tolist()
     [0.25, 0.25, 0.25]
@@ -200,6 +194,9 @@ def fill_constant(out: np.ndarray, value: float, *, encoding: str | None = None)
         view[:] = bits[0]
     else:
         view[:] = value
+    if moments is not None and view.size:
+        stored = float(_kernels.stored_value(view[:1]))
+        moments.add(view.size, view.size * stored, view.size * stored * stored)
     return out
 
 

@@ -13,7 +13,7 @@ Each piece is interpolated at Chebyshev points of its interval (near-minimax) ag
 ``erfinv`` and ``ndtri`` in float64, then rewritten as monomial coefficients of the variable
 mapped to [-1, 1]; Horner's rule on them loses at most the small factor :func:`amplification`
 in accuracy. This module is only run to (re)derive the constants written into
-:mod:`initlab.fastrng._kernels` (a test checks they agree) and to measure their error::
+:mod:`initlab.rng_constants` (a test checks they agree) and to measure their error::
 
     python -m initlab.fastrng.quantile_fit
 
@@ -155,8 +155,8 @@ def max_relative_error(pieces: list[Piece], points: int = 20001) -> float:
 
 
 def constant_name(precision: str, piece: Piece) -> str:
-    """Name of the piece's ``(mid, half, coeffs)`` constant in :mod:`initlab.fastrng._kernels`."""
-    return f"_Q{'32' if precision == 'single' else '64'}_{piece.name.upper()}"
+    """Name of the piece's ``(mid, half, coeffs)`` constant in :mod:`initlab.rng_constants`."""
+    return f"Q{'32' if precision == 'single' else '64'}_{piece.name.upper()}"
 
 
 def _main() -> None:
