@@ -7,9 +7,18 @@ through a NumPy view: bfloat16 and float16 are rounded as they are stored, so in
 tensor allocates nothing of its size. Other schemes (orthogonal, sparse, eye, dirac) build
 their float64 values with :meth:`~initlab.schemes.Scheme.sample` and copy them in.
 
-Where the kernel cannot write directly, the values go through a bounded buffer: a tensor on
-another device is filled chunk by chunk on the CPU and copied over, a non-contiguous one
-through a contiguous copy of itself.
+Two backends compute the same stream, bit for bit (``backend=``): ``"numba"``, the CPU
+kernels of :mod:`initlab.fastrng`, and ``"torch"``, the same Philox and transforms in torch
+tensor operations (:mod:`initlab.torch.philox`), which run on the tensor's own device.
+``"auto"`` (the default) takes numba for CPU tensors and torch for the others, so a GPU tensor
+is filled on the GPU and holds the same values as on the CPU. Where a backend cannot write
+directly, the values go through a bounded buffer: the numba backend fills a tensor on another
+device chunk by chunk on the CPU and copies it over (double precision, which the torch
+backend does not implement), a non-contiguous tensor goes through a contiguous copy.
+
+Every fill can also report the count, sum and sum of squares of what it wrote
+(``moments=``, an :class:`initlab.rng.Moments`), added up by the kernels as they write, so a
+report's measured mean and std cost no second pass over the weights.
 """
 
 from __future__ import annotations
@@ -19,11 +28,15 @@ import functools
 import numpy as np
 import torch
 
+from initlab._validation import check_choice
 from initlab.fans import Fans
-from initlab.rng import Draw, Stream
+from initlab.rng import Draw, Moments, Stream
 from initlab.schemes import Scheme, get_scheme
 
-__all__ = ["ENCODINGS", "draw_", "fill_", "numpy_view"]
+__all__ = ["BACKENDS", "ENCODINGS", "draw_", "fill_", "numpy_view", "resolve_backend"]
+
+#: The ``backend=`` choices of :func:`draw_` and :func:`fill_`.
+BACKENDS = ("auto", "numba", "torch")
 
 #: The kernels' name for each torch dtype they write.
 ENCODINGS = {
@@ -49,6 +62,53 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
     return plain.numpy().reshape(-1)
 
 
+def resolve_backend(backend: str, device: torch.device, draw: Draw, precision: str) -> str:
+    """The backend that fills: ``"numba"`` or ``"torch"``.
+
+    ``"auto"`` takes numba on the CPU (torch if numba is not installed) and torch elsewhere;
+    a draw the torch backend does not compute (``precision="double"``, or a truncated normal
+    far enough in a tail to need double precision) goes to numba under ``"auto"`` and is an
+    error under ``"torch"``.
+
+    >>> resolve_backend("auto", torch.device("cpu"), Draw("normal"), "single")
+    'numba'
+    """
+    check_choice("backend", backend, BACKENDS)
+    torch_can = precision == "single" and _single_precision(draw)
+    if backend == "torch":
+        if not torch_can:
+            raise ValueError(
+                f"backend='torch' is not valid for precision={precision!r} and {draw!r}: the "
+                "torch backend computes single precision only; allowed: backend='numba' or "
+                "'auto'."
+            )
+        return "torch"
+    if backend == "numba":
+        return "numba"
+    if device.type != "cpu" and torch_can:
+        return "torch"
+    return "numba" if _numba_available() or not torch_can else "torch"
+
+
+@functools.cache
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a dependency; a bare GPU box may lack it
+        return False
+    return True
+
+
+def _single_precision(draw: Draw) -> bool:
+    """Whether ``draw`` stays in single precision (a far-tail truncated normal does not)."""
+    if draw.distribution != "truncated_normal":
+        return True
+    from initlab.draw_params import kernel_params
+
+    precision, _ = kernel_params(draw.distribution, "single", 0.0, 1.0, draw.low, draw.high)
+    return precision == "single"
+
+
 def draw_(
     tensor: torch.Tensor,
     draw: Draw,
@@ -57,6 +117,8 @@ def draw_(
     offset: int = 0,
     precision: str = "single",
     threads: int | None = None,
+    backend: str = "auto",
+    moments: Moments | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with ``draw``'s values ``[offset, offset + numel)`` of ``stream``.
 
@@ -65,10 +127,17 @@ def draw_(
     (``precision="single"``) rounded to the tensor's dtype, or float64 values. A contiguous CPU
     tensor is written through a view of its memory, nothing of its size allocated; a
     ``requires_grad`` leaf is written as under ``no_grad``. Meta tensors are left alone.
+    ``backend``: ``"auto"``, ``"numba"`` or ``"torch"`` (see :func:`resolve_backend`): the
+    same bits either way. ``moments`` receives the count, sum and sum of squares of the values
+    written.
 
     >>> w = draw_(torch.empty(3, 4, dtype=torch.bfloat16), Draw("normal", scale=0.02), Stream(0))
     >>> w.dtype, bool(w.abs().max() < 0.2)
     (torch.bfloat16, True)
+    >>> t = draw_(torch.empty(3, 4, dtype=torch.bfloat16), Draw("normal", scale=0.02), Stream(0),
+    ...           backend="torch")
+    >>> bool(torch.equal(t, w))
+    True
     """
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
@@ -78,6 +147,10 @@ def draw_(
             f"tensor.dtype={tensor.dtype} is not valid; allowed: a floating-point tensor "
             "(float16, bfloat16, float32, float64)."
         )
+    if draw.distribution == "constant":
+        return _constant(tensor, draw, backend, moments)
+    if resolve_backend(backend, tensor.device, draw, precision) == "torch":
+        return _draw_torch(tensor, draw, stream, offset, moments)
     if tensor.is_cpu and tensor.is_contiguous():
         stream.fill(
             numpy_view(tensor),
@@ -86,6 +159,7 @@ def draw_(
             encoding=encoding,
             precision=precision,
             threads=threads,
+            moments=moments,
         )
         return tensor
     dense = (
@@ -101,6 +175,7 @@ def draw_(
             encoding=encoding,
             precision=precision,
             threads=threads,
+            moments=moments,
         )
     else:  # another device: fill a CPU buffer chunk by chunk and copy each chunk over
         n = dense.numel()
@@ -109,13 +184,69 @@ def draw_(
         for start in range(0, n, CHUNK):
             part = buffer[: min(CHUNK, n - start)]
             stream.fill(
-                numpy_view(part), draw, offset=offset + start, encoding=encoding, threads=threads
+                numpy_view(part),
+                draw,
+                offset=offset + start,
+                encoding=encoding,
+                precision=precision,
+                threads=threads,
+                moments=moments,
             )
             flat[start : start + part.numel()].copy_(part)
     if dense is not tensor:
         with torch.no_grad():
             tensor.copy_(dense)
     return tensor
+
+
+def _draw_torch(
+    tensor: torch.Tensor, draw: Draw, stream: Stream, offset: int, moments: Moments | None
+) -> torch.Tensor:
+    """The torch backend, on the tensor's device (a non-contiguous one through a copy)."""
+    from initlab.torch.philox import philox_fill
+
+    dense = (
+        tensor
+        if tensor.is_contiguous()
+        else torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    )
+    philox_fill(
+        dense,
+        draw.distribution,
+        stream.key,
+        offset=offset,
+        loc=draw.loc,
+        scale=draw.scale,
+        low=draw.low,
+        high=draw.high,
+        clip=draw.clip,
+        moments=moments,
+    )
+    if dense is not tensor:
+        with torch.no_grad():
+            tensor.copy_(dense)
+    return tensor
+
+
+def _constant(
+    tensor: torch.Tensor, draw: Draw, backend: str, moments: Moments | None
+) -> torch.Tensor:
+    """Every element ``draw.loc`` (as the tensor's dtype rounds it), by torch on any device."""
+    check_choice("backend", backend, BACKENDS)
+    with torch.no_grad():
+        tensor.fill_(draw.loc)
+    if moments is not None:
+        stored = float(tensor.detach().reshape(-1)[0])
+        n = tensor.numel()
+        moments.add(n, n * stored, n * stored * stored)
+    return tensor
+
+
+def _add_moments(moments: Moments, tensor: torch.Tensor) -> None:
+    """Count, sum and sum of squares of a tensor's values, in float64 (one pass)."""
+    with torch.no_grad():
+        values = tensor.detach().reshape(-1).to(torch.float64)
+        moments.add(values.numel(), float(values.sum()), float(values.square().sum()))
 
 
 def fill_(
@@ -126,6 +257,8 @@ def fill_(
     name: str = "",
     fans: Fans | None = None,
     precision: str = "single",
+    backend: str = "auto",
+    moments: Moments | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` in place with ``scheme``'s values from the stream ``(seed, name)``.
 
@@ -133,8 +266,10 @@ def fill_(
     (they are float32 numbers, rounded to bfloat16/float16 and exact in float64; with
     ``precision="double"`` elementwise schemes draw float64 values instead), the device, the
     strides or the thread count. Elementwise schemes are drawn straight into the tensor's memory
-    (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
-    they are (they have no storage). Returns the tensor.
+    (:func:`draw_`, by the ``backend`` it picks: the same bits either way); the others are
+    sampled in float64 and copied. Meta tensors are left as they are (they have no storage).
+    ``moments``, if given, receives the count, sum and sum of squares of the values written
+    (from the kernels for elementwise schemes). Returns the tensor.
 
     >>> w = fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")
     >>> bool(torch.equal(w, fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")))
@@ -152,15 +287,21 @@ def fill_(
     if tensor.is_meta:
         return tensor
     if spec is not None:
-        if spec.distribution == "constant":
-            with torch.no_grad():
-                tensor.fill_(spec.loc)
-            return tensor
-        return draw_(tensor, spec, Stream(seed, name), precision=precision)
+        return draw_(
+            tensor,
+            spec,
+            Stream(seed, name),
+            precision=precision,
+            backend=backend,
+            moments=moments,
+        )
+    check_choice("backend", backend, BACKENDS)
     values = resolved.sample(shape, Stream(seed, name), fans)
     source = torch.from_numpy(np.ascontiguousarray(values))
     with torch.no_grad():
         tensor.copy_(source.to(device=tensor.device, dtype=tensor.dtype))
+    if moments is not None:
+        _add_moments(moments, tensor)
     return tensor
 
 
