@@ -34,6 +34,7 @@ from torch import nn
 
 from initlab._validation import check_choice, check_int, choice_error
 from initlab.fans import FAN_MODES, Fans, compute_fans
+from initlab.rng import Moments
 from initlab.schemes import (
     DISTRIBUTIONS,
     Constant,
@@ -179,6 +180,8 @@ class _Block:
     filler: Callable[[torch.Tensor], Any] | None = None
     values: torch.Tensor | None = None
     fans: Fans | None = None
+    # what the fill wrote (count, sums from the kernels) and the parameter's version after it
+    written: tuple[Moments, int] | None = None
 
 
 @dataclass
@@ -468,15 +471,52 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
                 with torch.no_grad():
                     view.copy_(block.values.to(device=view.device, dtype=view.dtype))
             elif block.choice is not None:
-                fill_(view, block.choice.scheme, seed=seed, name=block.stream, fans=block.fans)
+                moments = Moments()
+                fill_(
+                    view,
+                    block.choice.scheme,
+                    seed=seed,
+                    name=block.stream,
+                    fans=block.fans,
+                    moments=moments,
+                )
+                block.written = (moments, -1)
             else:
                 continue
             if block.spec.zero_rows:
+                _forget_zeroed_rows(block, target)
                 with torch.no_grad():
                     for row in block.spec.zero_rows:
                         target[row].zero_()
             if progress is not None:
                 progress(math.prod(block.shape))
+        for block in plan.blocks:  # the version the parameter has once all its blocks are written
+            if block.written is not None:
+                block.written = (block.written[0], plan.param._version)
+
+
+def _forget_zeroed_rows(block: _Block, target: torch.Tensor) -> None:
+    """Take the rows about to be zeroed out of the block's sums (their count stays)."""
+    if block.written is None:
+        return
+    moments, _ = block.written
+    if block.spec.rows is not None:  # rows of a part: measure the result instead
+        block.written = None
+        return
+    with torch.no_grad():
+        for row in block.spec.zero_rows:
+            values = target[row].reshape(-1).to(torch.float64)
+            moments.add(0, -float(values.sum()), -float(values.square().sum()))
+
+
+def _written_stats(block: _Block, param: torch.Tensor) -> tuple[float | None, float | None]:
+    """(std, mean) of what the fill wrote, from its sums: no second pass over the weights;
+    measured again if anything wrote to the parameter since (its version moved)."""
+    if block.written is not None:
+        moments, version = block.written
+        if param._version == version and moments.count:
+            return moments.std, moments.mean
+    return _measure(_view(param, block.spec.rows))
 
 
 def _measure(view: torch.Tensor) -> tuple[float | None, float | None]:
@@ -531,7 +571,7 @@ def _rows(plans: list[_ParamPlan], dry_run: bool, measure: bool) -> tuple[list[P
                 symmetric.append(plan.path)
             measured = (None, None)
             if measure and writes and not dry_run:
-                measured = _measure(_view(plan.param, spec.rows))
+                measured = _written_stats(block, plan.param)
             notes = [spec.note] if spec.note else []
             if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
                 notes.append("also reaches " + ", ".join(link.also))
@@ -751,6 +791,11 @@ def init(
             from initlab.torch.residual import write_residual_policy
 
             residual_plan = write_residual_policy(model, residual_plan)
+            touched = {a.parameter for a in residual_plan.actions}
+            for plan in plans:  # rows measure the final values: these are measured again
+                if touched.intersection((plan.name, *plan.aliases)):
+                    for block in plan.blocks:
+                        block.written = None
         # ---- end issue 6 --------------------------------------------------------------------
 
     rows, symmetric = _rows(plans, dry_run, measure)
