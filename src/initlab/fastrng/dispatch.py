@@ -160,9 +160,9 @@ def fill(
     if view.size == 0:
         return out
     kernel, dist = _KERNELS[precision], _DIST[distribution]
-    if view.size < PARALLEL_MIN or threads == 1:
+    if view.size < PARALLEL_MIN:
         sums = [kernel(view, offset, keys, params, dist)]
-    else:
+    else:  # the same chunks on any thread count (1 included), so the same sums
         count = available_threads() if threads is None else threads
         sums = []  # list.append is atomic under the GIL
 

@@ -279,6 +279,8 @@ def fill_(
     >>> bool(torch.equal(half, w.to(torch.bfloat16)))
     True
     """
+    if backend not in BACKENDS:
+        check_choice("backend", backend, BACKENDS)
     resolved = _resolve(scheme) if isinstance(scheme, str) else get_scheme(scheme)
     shape = tuple(tensor.shape)
     spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
@@ -295,7 +297,6 @@ def fill_(
             backend=backend,
             moments=moments,
         )
-    check_choice("backend", backend, BACKENDS)
     values = resolved.sample(shape, Stream(seed, name), fans)
     source = torch.from_numpy(np.ascontiguousarray(values))
     with torch.no_grad():
