@@ -15,9 +15,10 @@ Bit identity with the numba kernels holds by construction, operation for operati
   polynomials (``log``, ``sin``, ``cos``, the normal quantile) are the kernels' own, evaluated
   in the same order with a multiplication and an addition each (the single-precision kernels
   use no fused multiply-add for that reason: torch has none on the CPU);
-* every op is a separate eager kernel: nothing may contract ``a * b + c`` into an fma
-  (which a fusing compiler such as torch.compile's on a GPU would do), so torch.compile is
-  used for the integer Philox rounds only, where contraction cannot arise.
+* every floating-point op is a separate eager kernel: nothing may contract ``a * b + c``
+  into an fma (which a fusing compiler such as torch.compile's Triton code on a GPU does by
+  default), so torch.compile is used for the integer Philox rounds only (on devices other
+  than the CPU; ``INITLAB_TORCH_COMPILE=0`` turns it off), where no rounding exists.
 
 The values are float32; bfloat16 and float16 tensors get them rounded to nearest even by
 ``Tensor.to`` (the numba kernels round the same way, tested bitwise against torch). Double
@@ -37,7 +38,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
+import os
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -74,16 +78,58 @@ def _mulhilo(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
     return s >> 16, ((s & 0xFFFF) << 16) | (p_lo & 0xFFFF)
 
 
-def _rounds(c0: torch.Tensor, c1: torch.Tensor, k0: int, k1: int) -> tuple[torch.Tensor, ...]:
-    """Philox4x32-10 of the counters ``(c0, c1, 0, 0)`` (int64 tensors of 32-bit words)."""
+def _round_keys(key: int, device: torch.device) -> torch.Tensor:
+    """The key words of each round, ``(rounds, 2)`` int64 on ``device`` (tensors, so that a
+    compiled Philox is not specialized on the key)."""
+    k0, k1, keys = key & _M32, key >> 32, []
+    for _ in range(_ROUNDS):
+        keys.append((k0, k1))
+        k0, k1 = (k0 + _PW0) & _M32, (k1 + _PW1) & _M32
+    return torch.tensor(keys, dtype=torch.int64, device=device)
+
+
+def _rounds(blocks: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Philox4x32-10 of the counters ``(b mod 2^32, b div 2^32, 0, 0)`` (int64 tensors of
+    32-bit words), integer operations only."""
+    c0, c1 = blocks & _M32, blocks >> 32
     c2 = c3 = torch.zeros_like(c0)
     for r in range(_ROUNDS):
-        if r:
-            k0, k1 = (k0 + _PW0) & _M32, (k1 + _PW1) & _M32
         hi0, lo0 = _mulhilo(c0, _PM0)
         hi1, lo1 = _mulhilo(c2, _PM1)
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        c0, c1, c2, c3 = hi1 ^ c1 ^ keys[r, 0], lo1, hi0 ^ c3 ^ keys[r, 1], lo0
     return c0, c1, c2, c3
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _philox_for(device: torch.device) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """The Philox rounds for ``device``: eager on the CPU; elsewhere compiled by torch.compile
+    into one fused kernel (integer operations: compiling cannot change a bit), unless
+    ``INITLAB_TORCH_COMPILE=0``, or eager again if compiling fails."""
+    if device.type == "cpu" or os.environ.get("INITLAB_TORCH_COMPILE", "1") == "0":
+        return _rounds
+    if "philox" not in _COMPILED:
+        _COMPILED["philox"] = torch.compile(_rounds, dynamic=True)
+    return _COMPILED["philox"]
+
+
+def _words(blocks: torch.Tensor, key: int) -> tuple[torch.Tensor, ...]:
+    keys = _round_keys(key, blocks.device)
+    fn = _philox_for(blocks.device)
+    if fn is _rounds:
+        return _rounds(blocks, keys)
+    try:
+        return fn(blocks, keys)
+    except Exception as error:  # no triton or compiler: the same values, eagerly
+        warnings.warn(
+            f"initlab: torch.compile of the Philox rounds failed ({type(error).__name__}: "
+            f"{error}); filling with eager torch operations (the same values, slower).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _COMPILED["philox"] = _rounds
+        return _rounds(blocks, keys)
 
 
 def philox_words(blocks: torch.Tensor, key: int) -> tuple[torch.Tensor, ...]:
@@ -94,7 +140,7 @@ def philox_words(blocks: torch.Tensor, key: int) -> tuple[torch.Tensor, ...]:
     >>> [f"{int(x):08x}" for x in w]
     ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
     """
-    return _rounds(blocks & _M32, blocks >> 32, key & _M32, key >> 32)
+    return _words(blocks, key)
 
 
 # ------------------------------------------------------------------------------------------
@@ -237,7 +283,7 @@ def _tiles(
     """Tiles ``[t0, t1)`` of the single-precision stream, flat, float32."""
     k = _kernel_constants()
     blocks = torch.arange(t0 * LANES, t1 * LANES, dtype=torch.int64, device=device)
-    w0, w1, w2, w3 = philox_words(blocks, key)
+    w0, w1, w2, w3 = _words(blocks, key)
     if distribution == "uniform":
         low = (w0 & 0xFF) | ((w1 & 0xFF) << 8) | ((w2 & 0xFF) << 16)
         rows = [_uniform(w >> 8, p) for w in (w0, w1, w2, w3)] + [_uniform(low, p)]
