@@ -87,11 +87,13 @@ def test_moments_are_the_sums_of_what_was_stored(backend, dtype):
         draw_(t, draw, Stream(2, "w"), offset=5, backend=backend, moments=m)
         values = t.double()
         assert m.count == t.numel()
-        assert m.total == pytest.approx(float(values.sum()), rel=1e-12, abs=1e-9)
-        assert m.squares == pytest.approx(float(values.square().sum()), rel=1e-12)
+        # the kernels add float32 partial sums (at most five values a lane) in float64
+        scale = math.sqrt(float(values.square().sum()))
+        assert m.total == pytest.approx(float(values.sum()), abs=1e-6 * scale + 1e-12)
+        assert m.squares == pytest.approx(float(values.square().sum()), rel=1e-6)
         var, mean = torch.var_mean(values, correction=0)
-        assert m.std == pytest.approx(float(var.sqrt()), rel=1e-9, abs=1e-12)
-        assert m.mean == pytest.approx(float(mean), rel=1e-9, abs=1e-12)
+        assert m.std == pytest.approx(float(var.sqrt()), rel=1e-6, abs=1e-12)
+        assert m.mean == pytest.approx(float(mean), abs=1e-6 * float(var.sqrt()) + 1e-12)
 
 
 def test_moments_do_not_depend_on_the_thread_count():

@@ -517,18 +517,19 @@ def _value(row, i):  # pragma: no cover - replaced by the overload in jitted cod
 
 @overload(_value, inline="always")
 def _value_impl(row, i):
-    """The float64 value of what ``row[i]`` holds (bfloat16/float16 bits decoded exactly)."""
+    """The value ``row[i]`` holds, exactly: float64 for float64, else float32 (bfloat16 and
+    float16 bits decoded)."""
     kind = row.dtype
     if kind == types.float32 or kind == types.float64:
 
         def plain(row, i):
-            return _D(row[i])
+            return row[i]
 
         return plain
     if kind == types.uint16:
 
         def bfloat16(row, i):
-            return _D(_bits_f32(_U(row[i]) << _S16))
+            return _bits_f32(_U(row[i]) << _S16)
 
         return bfloat16
     if kind == types.int16:
@@ -537,11 +538,11 @@ def _value_impl(row, i):
             h = np.int64(np.uint16(row[i]))
             a = h & 0x7FFF
             if a < 0x400:  # subnormal: a quanta of 2^-24
-                size = _D(a) * 2.0**-24
+                size = _F(a) * _F(2.0**-24)
             elif a < 0x7C00:  # normal: rebias the exponent 15 -> 127
-                size = _D(_bits_f32(_U((a << 13) + 0x38000000)))
+                size = _bits_f32(_U((a << 13) + 0x38000000))
             else:
-                size = np.inf
+                size = _F(np.inf)
             if h >= 0x8000:
                 size = -size
             return size
@@ -551,26 +552,34 @@ def _value_impl(row, i):
 
 
 @njit(inline="always", error_model="numpy")
-def _accumulate(out, a, b, sums, squares):
-    """Add the values ``out[a:b]`` holds, and their squares, to the per-lane float64 sums
-    (``a`` a multiple of ``LANES`` or the tail of a partial range): vectorized, no
-    reassociation."""
+def _accumulate(out, a, b, acc):
+    """Add the values ``out[a:b]`` holds, and their squares, to the per-lane sums ``acc``:
+    ``(acc)`` in float64 and ``(part, part_squares)``, per-lane partial sums in the
+    kernel's precision (float32 for single: 16 lanes a vector), flushed into the float64 sums
+    at the end of every call (a tile: at most 5 values a lane). Vectorized, no reassociation.
+    """
+    sums, squares, part, part_squares = acc
     whole = a + (b - a) // LANES * LANES
     for j in range(a, whole, LANES):
         for lane in range(LANES):
             x = _value(out, j + lane)
-            sums[lane] += x
-            squares[lane] += x * x
+            part[lane] += x
+            part_squares[lane] += x * x
     for i in range(whole, b):
         x = _value(out, i)
-        sums[i % LANES] += x
-        squares[i % LANES] += x * x
+        part[i % LANES] += x
+        part_squares[i % LANES] += x * x
+    for lane in range(LANES):
+        sums[lane] += part[lane]
+        squares[lane] += part_squares[lane]
+        part[lane] = 0
+        part_squares[lane] = 0
 
 
 @njit(cache=True, error_model="numpy")
 def stored_value(row):
     """The float64 value ``row[0]`` holds (bfloat16 as uint16 bits, float16 as int16 bits)."""
-    return _value(row, 0)
+    return _D(_value(row, 0))
 
 
 @njit(cache=True, error_model="numpy")
@@ -730,7 +739,7 @@ def _emit_impl(out, o, t, k0, k1, p, dist, scratch):
 
 
 @njit(inline="always", error_model="numpy")
-def _edges(out, first, k0, k1, p, dist, scratch, sums, squares):
+def _edges(out, first, k0, k1, p, dist, scratch, acc):
     """Write the tiles only partly inside ``out``; return the whole tiles' range [t0, t1)."""
     tile = scratch.size
     head, tail, t0, t1 = _span(first, out.size, tile)
@@ -739,40 +748,40 @@ def _edges(out, first, k0, k1, p, dist, scratch, sums, squares):
             start = t * tile - first
             _compute(scratch, t, k0, k1, p, dist)
             _copy_in(out, scratch, start)
-            _accumulate(out, max(start, 0), min(start + tile, out.size), sums, squares)
+            _accumulate(out, max(start, 0), min(start + tile, out.size), acc)
     return t0, t1
 
 
 @njit(inline="always", error_model="numpy")
-def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares):
+def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc):
     tile = scratch.size
     for t in range(t0, t1):
         o = t * tile - first
         _emit(out, o, t, k0, k1, p, dist, scratch)
-        _accumulate(out, o, o + tile, sums, squares)  # the tile is still in L1
-    return sums.sum(), squares.sum()
+        _accumulate(out, o, o + tile, acc)  # the tile is still in L1
+    return acc[0].sum(), acc[1].sum()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fill_single(out, first, keys, params, dist):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
-    sums, squares = np.zeros(LANES), np.zeros(LANES)
+    acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES, _F), np.zeros(LANES, _F))
     if out.size == 0:
         return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     tile = UNIFORM_SINGLE_TILE if dist == UNIFORM else SINGLE_TILE
     scratch = np.empty(tile, dtype=np.float32)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, sums, squares)
-    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fill_double(out, first, keys, params, dist):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
-    sums, squares = np.zeros(LANES), np.zeros(LANES)
+    acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES), np.zeros(LANES))
     if out.size == 0:
         return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, sums, squares)
-    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, sums, squares)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc)

@@ -24,6 +24,7 @@ report's measured mean and std cost no second pass over the weights.
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import numpy as np
 import torch
@@ -73,7 +74,10 @@ def resolve_backend(backend: str, device: torch.device, draw: Draw, precision: s
     >>> resolve_backend("auto", torch.device("cpu"), Draw("normal"), "single")
     'numba'
     """
-    check_choice("backend", backend, BACKENDS)
+    if backend not in BACKENDS:
+        check_choice("backend", backend, BACKENDS)
+    if backend == "numba" or (backend == "auto" and device.type == "cpu" and _numba_available()):
+        return "numba"
     torch_can = precision == "single" and _single_precision(draw)
     if backend == "torch":
         if not torch_can:
@@ -83,20 +87,13 @@ def resolve_backend(backend: str, device: torch.device, draw: Draw, precision: s
                 "'auto'."
             )
         return "torch"
-    if backend == "numba":
-        return "numba"
-    if device.type != "cpu" and torch_can:
-        return "torch"
-    return "numba" if _numba_available() or not torch_can else "torch"
+    return "torch" if torch_can else "numba"
 
 
 @functools.cache
 def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency; a bare GPU box may lack it
-        return False
-    return True
+    """numba is a dependency; a bare GPU machine may still lack it (found, not imported)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def _single_precision(draw: Draw) -> bool:
