@@ -535,17 +535,13 @@ def _value_impl(row, i):
     if kind == types.int16:
 
         def float16(row, i):
-            h = np.int64(np.uint16(row[i]))
-            a = h & 0x7FFF
-            if a < 0x400:  # subnormal: a quanta of 2^-24
-                size = _F(a) * _F(2.0**-24)
-            elif a < 0x7C00:  # normal: rebias the exponent 15 -> 127
-                size = _bits_f32(_U((a << 13) + 0x38000000))
-            else:
-                size = _F(np.inf)
-            if h >= 0x8000:
-                size = -size
-            return size
+            # Branch-free: the magnitude's bits moved into a float32 with the float16
+            # exponent bias, times 2^112 (exact, subnormals included); infinity and NaN get
+            # the float32 exponent field first.
+            h = _U(np.uint16(row[i]))
+            a = h & _U(0x7FFF)
+            bits = (a << _U(13)) + _U(a >= _U(0x7C00)) * _U(0x70000000)
+            return _bits_f32(bits | ((h & _U(0x8000)) << _S16)) * _F(2.0**112)
 
         return float16
     return None
