@@ -8,7 +8,10 @@ initializer, the same preallocated tensor is filled by
   torch's default generator),
 * ``fill_``: ``initlab.torch.fill_(tensor, scheme, seed=, name=)`` (a named, seeded stream),
 
-and ``tensor.zero_()`` gives the memory-bandwidth limit. The four calls are interleaved
+and ``tensor.zero_()`` gives the memory-bandwidth limit. A last table times the default
+``initlab.init(linear, "he", seed=0)`` (its report's measured std and mean included) on an
+``nn.Linear`` with the largest size's weight, against ``torch.nn.init.kaiming_normal_`` of that
+weight. The four calls are interleaved
 round-robin and repeated; a figure is the best (smallest) time, the usual estimator when
 noise only ever adds time, as G elements/s; ratios are initlab / torch of those speeds,
 from the same run. The machine's load average is printed: on a shared machine other
@@ -38,6 +41,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import initlab
 import initlab.torch as init
 from initlab.fastrng.threads import available_threads
 from initlab.torch.fill import fill_
@@ -120,6 +124,22 @@ def run(sizes, repeats: int, dtype: torch.dtype, skip_orthogonal: bool, progress
     return rows
 
 
+def run_init(n: int, repeats: int, dtype: torch.dtype) -> dict:
+    """``initlab.init`` (report included) on a Linear of ``n`` weights vs kaiming_normal_."""
+    side = math.isqrt(n)
+    layer = torch.nn.Linear(side, n // side, dtype=dtype)
+    layer.weight.data.zero_()  # touched: page faults are not measured
+    calls = {
+        "zero": layer.weight.data.zero_,
+        "torch": lambda: tinit.kaiming_normal_(layer.weight),
+        "initlab.init": lambda: initlab.init(layer, "he", seed=0),
+    }
+    best = measure(calls, repeats)
+    numel = layer.weight.numel()
+    return {"n": numel, "shape": list(layer.weight.shape),
+            **{f"{k}_gps": numel / v / 1e9 for k, v in best.items()}}  # fmt: skip
+
+
 def _ratio(value: float) -> str:
     style = "green" if value >= 1.0 else "red"
     return f"[{style}]{value:.2f}x[/{style}]"
@@ -159,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with Progress(console=console, transient=True) as progress:
         rows = run(sizes, args.repeats, dtype, args.skip_orthogonal, progress)
+        init_row = run_init(max(sizes), args.repeats, dtype)
     load_after = os.getloadavg()
     context = {
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -176,9 +197,18 @@ def main(argv: list[str] | None = None) -> int:
         if any(r["family"] == family.title for r in rows):
             title = f"{family.title}: G elements/s (fill_: '{family.scheme}')"
             console.print(table(rows, family.title, title))
+    t = Table(title="initlab.init(linear, 'he', seed=0), report included: G elements/s",
+              title_justify="left")  # fmt: skip
+    for col in ("elements", "zero_", "kaiming_normal_", "initlab.init", "ratio"):
+        t.add_column(col, justify="right")
+    r = init_row
+    ratio = _ratio(r["initlab.init_gps"] / r["torch_gps"])
+    t.add_row(f"{r['n']:.1e}", f"{r['zero_gps']:.2f}", f"{r['torch_gps']:.4f}",
+              f"{r['initlab.init_gps']:.4f}", ratio)  # fmt: skip
+    console.print(t)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"context": context, "rows": rows}, fh, indent=2)
+            json.dump({"context": context, "rows": rows, "init": init_row}, fh, indent=2)
         console.print(f"figures written to {args.json}")
     return 0
 
