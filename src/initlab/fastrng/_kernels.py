@@ -735,7 +735,7 @@ def _emit_impl(out, o, t, k0, k1, p, dist, scratch):
 
 
 @njit(inline="always", error_model="numpy")
-def _edges(out, first, k0, k1, p, dist, scratch, acc):
+def _edges(out, first, k0, k1, p, dist, scratch, acc, stats):
     """Write the tiles only partly inside ``out``; return the whole tiles' range [t0, t1)."""
     tile = scratch.size
     head, tail, t0, t1 = _span(first, out.size, tile)
@@ -744,13 +744,18 @@ def _edges(out, first, k0, k1, p, dist, scratch, acc):
             start = t * tile - first
             _compute(scratch, t, k0, k1, p, dist)
             _copy_in(out, scratch, start)
-            _accumulate(out, max(start, 0), min(start + tile, out.size), acc)
+            if stats:
+                _accumulate(out, max(start, 0), min(start + tile, out.size), acc)
     return t0, t1
 
 
 @njit(inline="always", error_model="numpy")
-def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc):
+def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats):
     tile = scratch.size
+    if not stats:
+        for t in range(t0, t1):
+            _emit(out, t * tile - first, t, k0, k1, p, dist, scratch)
+        return 0.0, 0.0
     for t in range(t0, t1):
         o = t * tile - first
         _emit(out, o, t, k0, k1, p, dist, scratch)
@@ -759,25 +764,27 @@ def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fill_single(out, first, keys, params, dist):
-    """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
+def fill_single(out, first, keys, params, dist, stats):
+    """Fill ``out``; return the sum and the sum of squares of the values it now holds
+    (``stats`` true; else (0, 0): adding them up costs time a plain fill need not spend)."""
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES, _F), np.zeros(LANES, _F))
     if out.size == 0:
         return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     tile = UNIFORM_SINGLE_TILE if dist == UNIFORM else SINGLE_TILE
     scratch = np.empty(tile, dtype=np.float32)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc)
-    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc, stats)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fill_double(out, first, keys, params, dist):
-    """Fill ``out``; return the sum and the sum of squares of the values it now holds."""
+def fill_double(out, first, keys, params, dist, stats):
+    """Fill ``out``; return the sum and the sum of squares of the values it now holds
+    (``stats`` true; else (0, 0))."""
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES), np.zeros(LANES))
     if out.size == 0:
         return 0.0, 0.0
     p, k0, k1 = _unpack(params), keys[0], keys[1]
     scratch = np.empty(DOUBLE_TILE, dtype=np.float64)
-    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc)
-    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc)
+    t0, t1 = _edges(out, first, k0, k1, p, dist, scratch, acc, stats)
+    return _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats)

@@ -160,14 +160,15 @@ def fill(
     if view.size == 0:
         return out
     kernel, dist = _KERNELS[precision], _DIST[distribution]
+    stats = moments is not None
     if view.size < PARALLEL_MIN:
-        sums = [kernel(view, offset, keys, params, dist)]
+        sums = [kernel(view, offset, keys, params, dist, stats)]
     else:  # the same chunks on any thread count (1 included), so the same sums
         count = available_threads() if threads is None else threads
         sums = []  # list.append is atomic under the GIL
 
         def work(part: np.ndarray, first: int) -> None:
-            sums.append(kernel(part, first, keys, params, dist))
+            sums.append(kernel(part, first, keys, params, dist, stats))
 
         run_chunked(work, view, offset, count)
     if moments is not None:
