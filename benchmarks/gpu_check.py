@@ -134,7 +134,7 @@ def bit_identity() -> bool:
     draw_(torch.empty(3_000_001, device="cuda"), draws[1], Stream(5), backend="torch",
           moments=mg)  # fmt: skip
     draw_(torch.empty(3_000_001), draws[1], Stream(5), backend=reference_backend, moments=mc)
-    ok = mg.count == mc.count and math.isclose(mg.std, mc.std, rel_tol=1e-9)
+    ok = mg.count == mc.count and math.isclose(mg.std, mc.std, rel_tol=1e-6)
     all_ok &= ok
     say(f"  moments cuda std {mg.std!r} mean {mg.mean!r} / cpu std {mc.std!r} mean {mc.mean!r}")
     return all_ok
