@@ -109,10 +109,17 @@ CASES = {
     "mlp-auto": (mlp, {}),
     "mlp-xavier_uniform": (mlp, {"scheme": "xavier_uniform", "bias": "torch"}),
     "mlp-he-fan_out-trunc": (
-        mlp, {"scheme": "he_normal", "mode": "fan_out", "distribution": "truncated_normal"}),
+        mlp,
+        {"scheme": "he_normal", "mode": "fan_out", "distribution": "truncated_normal"},
+    ),
     "mlp-lecun-overrides": (
-        mlp, {"scheme": "lecun_normal", "overrides": {"2.*": "zeros", "4.weight": "auto"},
-              "exclude": "6.bias"}),  # fmt: skip
+        mlp,
+        {
+            "scheme": "lecun_normal",
+            "overrides": {"2.*": "zeros", "4.weight": "auto"},
+            "exclude": "6.bias",
+        },
+    ),
     "cnn-auto": (cnn, {}),
     "cnn-he_uniform": (cnn, {"scheme": "he_uniform(mode=fan_out)"}),
     "functional-auto": (Functional, {}),
@@ -151,8 +158,22 @@ def record(name: str) -> dict:
             bits[pname] = _digest(p)
     data = report.to_dict()
     rows = [
-        {k: row[k] for k in ("parameter", "part", "action", "rule", "scheme", "fan_in",
-                             "fan_out", "gain", "std", "bound", "stream")}  # fmt: skip
+        {
+            k: row[k]
+            for k in (
+                "parameter",
+                "part",
+                "action",
+                "rule",
+                "scheme",
+                "fan_in",
+                "fan_out",
+                "gain",
+                "std",
+                "bound",
+                "stream",
+            )
+        }
         for row in data["rows"]
     ]
     return {
