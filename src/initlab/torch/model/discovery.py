@@ -46,6 +46,7 @@ from typing import Any
 
 from torch import nn
 
+from initlab._validation import choice_error
 from initlab.torch.model.activations import (
     SOFTMAX_MODULES,
     Activation,
@@ -63,6 +64,7 @@ from initlab.torch.model.graph import (
     record_forward,
     trace_fx,
 )
+from initlab.torch.runtime import Preserved
 
 __all__ = ["Discovery", "LayerLink", "discover", "is_norm"]
 
@@ -529,9 +531,11 @@ def discover(
     """Find what follows every layer of ``model`` (see the module docstring for the methods).
 
     ``example_inputs`` (a tensor, a tuple of positional arguments or a dict of keyword
-    arguments) enables the ``hooks`` method: one forward pass, after which the model's
-    buffers and torch's random state are as they were. A forward that fails on them is a
-    ValueError. ``methods`` restricts the methods tried (``"module order"`` always runs last).
+    arguments) enables the ``hooks`` method: one forward pass. Discovery leaves the model as
+    it was: parameters, buffers (a forward's own counters, spectral_norm's u and v), the
+    tensors in every slot, training flags and torch's random state. A forward that fails on
+    them is a ValueError. ``methods`` restricts the methods tried (``"module order"`` always
+    runs last).
 
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
@@ -545,9 +549,14 @@ def discover(
     allowed = ("fx", "hooks", "structure", "module order")
     for method in methods:
         if method not in allowed:
-            from initlab._validation import choice_error
-
             raise choice_error("methods", method, allowed)
+    # Nothing discovery runs (a trace, a probe of a parameter-free module, a recorded
+    # forward) may leave a trace in the model: every buffer and slot is put back.
+    with Preserved(model, parameters=False):
+        return _discover(model, example_inputs, methods)
+
+
+def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -> Discovery:
     layers = {path: m for path, m in model.named_modules() if is_layer(m)}
     params = dict(model.named_parameters(remove_duplicate=False))
     notes: list[str] = []
