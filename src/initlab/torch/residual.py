@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ from initlab._validation import check_int, check_real, choice_error
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
 from initlab.torch.model.graph import Graph, Node, record_forward, trace_fx
+from initlab.torch.runtime import Preserved
 
 __all__ = [
     "POLICIES",
@@ -61,6 +62,7 @@ __all__ = [
     "find_residual_branches",
     "plan_residual_policy",
     "residual_option",
+    "write_residual_actions",
     "write_residual_policy",
 ]
 
@@ -646,23 +648,29 @@ def plan_residual_policy(
 def write_residual_policy(model: nn.Module, plan: ResidualReport) -> ResidualReport:
     """Write a plan from :func:`plan_residual_policy`; on any error every parameter it
     touched gets its old value back. Returns the report with ``dry_run=False``."""
+    state = Preserved(model, restore="on_error", parameters=False, buffers=False)
+    with state:
+        return write_residual_actions(model, plan, lambda p, name: state.save(p))
+
+
+def write_residual_actions(
+    model: nn.Module,
+    plan: ResidualReport,
+    before_write: Callable[[torch.Tensor, str], None] | None = None,
+) -> ResidualReport:
+    """Write a plan's actions, calling ``before_write(parameter, name)`` before each write
+    (a transaction keeps the old values there); no rollback of its own."""
     params = dict(model.named_parameters(remove_duplicate=False))
-    touched = {id(params[a.parameter]): params[a.parameter] for a in plan.actions}
-    saved = [(p, p.detach().clone()) for p in touched.values()]
     done: set[int] = set()
-    try:
-        with torch.no_grad():
-            for a in plan.actions:
-                p = params[a.parameter]
-                if id(p) in done and a.action == "scale":
-                    continue  # a tied weight is scaled once
-                done.add(id(p))
-                _apply(p, a, plan.seed)
-    except BaseException:
-        with torch.no_grad():
-            for p, old in saved:
-                p.copy_(old)
-        raise
+    with torch.no_grad():
+        for a in plan.actions:
+            p = params[a.parameter]
+            if id(p) in done and a.action == "scale":
+                continue  # a tied weight is scaled once
+            done.add(id(p))
+            if before_write is not None:
+                before_write(p, a.parameter)
+            _apply(p, a, plan.seed)
     return dataclasses.replace(plan, dry_run=False)
 
 
