@@ -414,88 +414,88 @@ def _rows(plans: list[_ParamPlan], dry_run: bool, measure: bool) -> tuple[list[P
     rows: list[ParamRow] = []
     symmetric: list[str] = []
     for plan in plans:
-        module_type = type(plan.module).__name__
         for block in plan.blocks:
-            spec = block.spec
-            link = spec.link
-            activation = spec.known_activation
-            if spec.kind in _WEIGHT_KINDS or spec.follows:
-                follows = spec.follows or (link.follows if link is not None else None)
-                found_by = spec.found_by or (link.found_by if link is not None else None)
-            else:
-                follows = found_by = None
-            choice = block.choice
-            writes = choice is not None or block.filler is not None
-            stats: dict[str, float] = {}
-            scheme_name = formula = rule = None
-            gain = None
-            if choice is not None:
-                stats = choice.scheme.statistics(block.fans)
-                scheme_name, formula = choice.scheme.name, choice.scheme.formula()
-                rule, gain = choice.rule, choice.gain
-            elif block.filler is not None:
-                rule, scheme_name = "override", getattr(block.filler, "__name__", "callable")
-            is_symmetric = bool(
-                choice is not None
-                and isinstance(choice.scheme, Constant)
-                and spec.kind in _WEIGHT_KINDS
-                and block.shape
-                and block.shape[0] > 1
-            )
-            if is_symmetric and plan.path not in symmetric:
+            row = _row(plan, block, dry_run, measure)
+            if row.symmetric and plan.path not in symmetric:
                 symmetric.append(plan.path)
-            measured = (None, None)
-            if measure and writes and not dry_run:
-                measured = _measure(_view(plan.param, spec.rows))
-            notes = [spec.note] if spec.note else []
-            if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
-                notes.append("also reaches " + ", ".join(link.also))
-            note = "; ".join(notes)
-            fans = block.fans if block.fans is not None else spec.fans
-            if (
-                choice is not None
-                and not choice.scheme.uses_fans
-                and spec.kind not in _WEIGHT_KINDS
-            ):
-                fans = None  # a bias or norm set without fans: fans would only mislead
-            if choice is not None and isinstance(choice.scheme, Orthogonal) and block.shape:
-                # rows (or columns) orthonormal times gain: mean square gain^2 / max(rows, cols)
-                widest = max(block.shape[0], math.prod(block.shape[1:]))
-                stats = {"std": choice.scheme.gain / math.sqrt(widest)} if widest else {}
-            rows.append(
-                ParamRow(
-                    parameter=plan.name,
-                    part=spec.part,
-                    rows=spec.rows,
-                    shape=block.shape,
-                    dtype=str(plan.param.dtype).replace("torch.", ""),
-                    layer=plan.path,
-                    layer_type=module_type,
-                    kind=spec.kind,
-                    action=("planned" if dry_run else "initialized") if writes else "skipped",
-                    reason=block.reason,
-                    activation=(activation.label if activation is not None else None)
-                    if spec.kind in _WEIGHT_KINDS
-                    else None,
-                    follows=follows,
-                    found_by=found_by,
-                    rule=rule,
-                    scheme=scheme_name,
-                    formula=formula,
-                    fan_in=None if fans is None else int(fans.fan_in),
-                    fan_out=None if fans is None else int(fans.fan_out),
-                    gain=gain,
-                    std=stats.get("std"),
-                    bound=stats.get("bound"),
-                    stream=block.stream if choice is not None and choice.scheme.random else None,
-                    aliases=plan.aliases,
-                    symmetric=is_symmetric,
-                    note=note,
-                    measured_std=measured[0],
-                    measured_mean=measured[1],
-                )
-            )
+            rows.append(row)
     return rows, symmetric
+
+
+def _row(plan: _ParamPlan, block: _Block, dry_run: bool, measure: bool) -> ParamRow:
+    """The report's row of one block."""
+    module_type = type(plan.module).__name__
+    spec = block.spec
+    link = spec.link
+    activation = spec.known_activation
+    if spec.kind in _WEIGHT_KINDS or spec.follows:
+        follows = spec.follows or (link.follows if link is not None else None)
+        found_by = spec.found_by or (link.found_by if link is not None else None)
+    else:
+        follows = found_by = None
+    choice = block.choice
+    writes = choice is not None or block.filler is not None
+    stats: dict[str, float] = {}
+    scheme_name = formula = rule = None
+    gain = None
+    if choice is not None:
+        stats = choice.scheme.statistics(block.fans)
+        scheme_name, formula = choice.scheme.name, choice.scheme.formula()
+        rule, gain = choice.rule, choice.gain
+    elif block.filler is not None:
+        rule, scheme_name = "override", getattr(block.filler, "__name__", "callable")
+    is_symmetric = bool(
+        choice is not None
+        and isinstance(choice.scheme, Constant)
+        and spec.kind in _WEIGHT_KINDS
+        and block.shape
+        and block.shape[0] > 1
+    )
+    measured = (None, None)
+    if measure and writes and not dry_run:
+        measured = _measure(_view(plan.param, spec.rows))
+    notes = [spec.note] if spec.note else []
+    if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
+        notes.append("also reaches " + ", ".join(link.also))
+    note = "; ".join(notes)
+    fans = block.fans if block.fans is not None else spec.fans
+    if choice is not None and not choice.scheme.uses_fans and spec.kind not in _WEIGHT_KINDS:
+        fans = None  # a bias or norm set without fans: fans would only mislead
+    if choice is not None and isinstance(choice.scheme, Orthogonal) and block.shape:
+        # rows (or columns) orthonormal times gain: mean square gain^2 / max(rows, cols)
+        widest = max(block.shape[0], math.prod(block.shape[1:]))
+        stats = {"std": choice.scheme.gain / math.sqrt(widest)} if widest else {}
+    return ParamRow(
+        parameter=plan.name,
+        part=spec.part,
+        rows=spec.rows,
+        shape=block.shape,
+        dtype=str(plan.param.dtype).replace("torch.", ""),
+        layer=plan.path,
+        layer_type=module_type,
+        kind=spec.kind,
+        action=("planned" if dry_run else "initialized") if writes else "skipped",
+        reason=block.reason,
+        activation=(activation.label if activation is not None else None)
+        if spec.kind in _WEIGHT_KINDS
+        else None,
+        follows=follows,
+        found_by=found_by,
+        rule=rule,
+        scheme=scheme_name,
+        formula=formula,
+        fan_in=None if fans is None else int(fans.fan_in),
+        fan_out=None if fans is None else int(fans.fan_out),
+        gain=gain,
+        std=stats.get("std"),
+        bound=stats.get("bound"),
+        stream=block.stream if choice is not None and choice.scheme.random else None,
+        aliases=plan.aliases,
+        symmetric=is_symmetric,
+        note=note,
+        measured_std=measured[0],
+        measured_mean=measured[1],
+    )
 
 
 # --------------------------------------------------------------------------------------

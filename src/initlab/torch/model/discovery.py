@@ -40,6 +40,7 @@ the execution order and the graph, for reuse (residual branches, probes).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -557,109 +558,30 @@ def discover(
 
 
 def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -> Discovery:
-    layers = {path: m for path, m in model.named_modules() if is_layer(m)}
-    params = dict(model.named_parameters(remove_duplicate=False))
-    notes: list[str] = []
-    used: list[str] = []
-
-    fx_graph: Graph | None = None
     if is_leaf(model):  # the model is one layer: its output is the model's output
         link = LayerLink("", "output", None, "output (the model is one layer)", "structure")
         alone = {"": link} if is_layer(model) else {}
         if isinstance(model, nn.MultiheadAttention):
             alone["out_proj"] = LayerLink("out_proj", "output", None, link.detail, "structure")
         return Discovery(alone, {}, ("",), "structure")
-    if "fx" in methods:
-        try:
-            fx_graph = trace_fx(model)
-        except Exception as error:
-            notes.append(f"fx could not trace forward: {_short(error)}")
-        else:
-            if fx_graph.opaque:
-                notes.append(
-                    "fx traced around untraceable submodules: "
-                    + ", ".join(f"'{p}'" for p in fx_graph.opaque)
-                )
-
+    layers = {path: m for path, m in model.named_modules() if is_layer(m)}
+    notes: list[str] = []
+    fx_graph = _try_fx(model, notes) if "fx" in methods else None
     run_graph: Graph | None = None
     need_run = fx_graph is None or bool(fx_graph.opaque)
     if "hooks" in methods and example_inputs is not None and need_run:
-        try:
-            run_graph = record_forward(model, example_inputs)
-        except Exception as error:
-            raise ValueError(
-                f"example_inputs: the forward pass on them failed ({_short(error)}); allowed: "
-                "a tensor, a tuple of positional arguments or a dict of keyword arguments "
-                "that model(...) accepts."
-            ) from error
-
-    links: dict[str, LayerLink] = {}
-    param_links: dict[str, LayerLink] = {}
-    into_opaque: dict[str, LayerLink] = {}
-    for graph in (fx_graph, run_graph):
-        if graph is None:
-            continue
-        g_links, g_params = _graph_links(graph, layers, params)
-        for path, link in g_links.items():
-            if not graph.covers(path) or path in links:
-                continue
-            if link.kind == "opaque":  # a better method may see inside; else keep this
-                into_opaque.setdefault(path, link)
-            else:
-                links[path] = link
-        for name, link in g_params.items():
-            param_links.setdefault(name, link)
-        if g_links or g_params:
-            used.append(graph.method)
-    for path, link in into_opaque.items():
-        links.setdefault(path, link)
-    # fx saw the whole model except its opaque parts: a layer it never met is unused.
+        run_graph = _run(model, example_inputs)
+    links, param_links, used = _links_from_graphs(model, layers, (fx_graph, run_graph))
     if fx_graph is not None:
-        atomic = _atomic(model)
-        for path in layers:
-            if path in links or not fx_graph.covers(path) or _inside(path, atomic):
-                continue
-            if fx_graph.module_nodes(path):
-                continue
-            if any(name.rpartition(".")[0] == path for name in param_links):
-                continue
-            links[path] = LayerLink(path, "unused", None, "not called in forward", "fx")
-
-    if "structure" in methods:
-        hinted = False
-        for path, module in model.named_modules():
-            rule = STRUCTURES.get(type(module))
-            if rule is None:
-                continue
-            for inner, link in rule(module, path).items():
-                if inner not in links:
-                    links[inner] = link
-                    hinted = True
-                    if inner.endswith(("self_attn", "multihead_attn")):
-                        out = f"{inner}.out_proj"
-                        links.setdefault(
-                            out, LayerLink(out, link.kind, None, link.detail, link.found_by)
-                        )
-        if hinted:
-            used.append("structure")
-
+        _mark_unused(model, layers, fx_graph, links, param_links)
+    if "structure" in methods and _structure_links(model, links):
+        used.append("structure")
     fallback = _module_order_links(model)
     if any(path not in links for path in fallback):
         used.append("module order")
     for path, link in fallback.items():
         links.setdefault(path, link)
-
-    # Attention's out_proj is called inside MultiheadAttention: it leads where attention does.
-    for path, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            inner = f"{path}.out_proj" if path else "out_proj"
-            outer = links.get(path)
-            if outer is not None and inner not in links:
-                links[inner] = LayerLink(
-                    inner, outer.kind, outer.activation, outer.detail, outer.found_by,
-                    outer.norms, outer.also,
-                )  # fmt: skip
-
+    _attention_out_proj(model, links)
     order_graph = fx_graph if fx_graph is not None and not fx_graph.opaque else run_graph
     if order_graph is None:
         order_graph = fx_graph
@@ -678,6 +600,107 @@ def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -
         notes=tuple(notes),
         recorded=run_graph,
     )
+
+
+def _try_fx(model: nn.Module, notes: list[str]) -> Graph | None:
+    try:
+        graph = trace_fx(model)
+    except Exception as error:
+        notes.append(f"fx could not trace forward: {_short(error)}")
+        return None
+    if graph.opaque:
+        notes.append(
+            "fx traced around untraceable submodules: " + ", ".join(f"'{p}'" for p in graph.opaque)
+        )
+    return graph
+
+
+def _run(model: nn.Module, example_inputs: Any) -> Graph:
+    try:
+        return record_forward(model, example_inputs)
+    except Exception as error:
+        raise ValueError(
+            f"example_inputs: the forward pass on them failed ({_short(error)}); allowed: "
+            "a tensor, a tuple of positional arguments or a dict of keyword arguments "
+            "that model(...) accepts."
+        ) from error
+
+
+def _links_from_graphs(
+    model: nn.Module, layers: dict[str, nn.Module], graphs: tuple[Graph | None, ...]
+) -> tuple[dict[str, LayerLink], dict[str, LayerLink], list[str]]:
+    """Links from the fx graph, then the recorded one for what fx could not see."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    links: dict[str, LayerLink] = {}
+    param_links: dict[str, LayerLink] = {}
+    into_opaque: dict[str, LayerLink] = {}
+    used: list[str] = []
+    for graph in graphs:
+        if graph is None:
+            continue
+        g_links, g_params = _graph_links(graph, layers, params)
+        for path, link in g_links.items():
+            if not graph.covers(path) or path in links:
+                continue
+            if link.kind == "opaque":  # a better method may see inside; else keep this
+                into_opaque.setdefault(path, link)
+            else:
+                links[path] = link
+        for name, link in g_params.items():
+            param_links.setdefault(name, link)
+        if g_links or g_params:
+            used.append(graph.method)
+    for path, link in into_opaque.items():
+        links.setdefault(path, link)
+    return links, param_links, used
+
+
+def _mark_unused(
+    model: nn.Module,
+    layers: dict[str, nn.Module],
+    fx_graph: Graph,
+    links: dict[str, LayerLink],
+    param_links: dict[str, LayerLink],
+) -> None:
+    """fx saw the whole model except its opaque parts: a layer it never met is unused."""
+    atomic = _atomic(model)
+    for path in layers:
+        if path in links or not fx_graph.covers(path) or _inside(path, atomic):
+            continue
+        if fx_graph.module_nodes(path):
+            continue
+        if any(name.rpartition(".")[0] == path for name in param_links):
+            continue
+        links[path] = LayerLink(path, "unused", None, "not called in forward", "fx")
+
+
+def _structure_links(model: nn.Module, links: dict[str, LayerLink]) -> bool:
+    """Links of known structures (:data:`STRUCTURES`) not found otherwise; whether any."""
+    hinted = False
+    for path, module in model.named_modules():
+        rule = STRUCTURES.get(type(module))
+        if rule is None:
+            continue
+        for inner, link in rule(module, path).items():
+            if inner in links:
+                continue
+            links[inner] = link
+            hinted = True
+            if inner.endswith(("self_attn", "multihead_attn")):
+                out = f"{inner}.out_proj"
+                links.setdefault(out, LayerLink(out, link.kind, None, link.detail, link.found_by))
+    return hinted
+
+
+def _attention_out_proj(model: nn.Module, links: dict[str, LayerLink]) -> None:
+    """Attention's out_proj is called inside MultiheadAttention: it leads where attention
+    does."""
+    for path, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            inner = f"{path}.out_proj" if path else "out_proj"
+            outer = links.get(path)
+            if outer is not None and inner not in links:
+                links[inner] = dataclasses.replace(outer, target=inner)
 
 
 def _atomic(model: nn.Module) -> list[str]:
