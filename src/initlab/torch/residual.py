@@ -43,13 +43,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
-from torch.nn.modules.conv import _ConvNd
 
 from initlab._validation import check_int, check_real, choice_error
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
-from initlab.torch.model.graph import Graph, Node, record_forward, trace_fx
+from initlab.torch.model.anatomy import layer_kind
+from initlab.torch.model.graph import Graph, Node, record_or_fail, try_fx
 from initlab.torch.runtime import Preserved
 
 __all__ = [
@@ -69,10 +68,6 @@ __all__ = [
 POLICIES = ("zero_last", "fixup", "gpt2")
 _POLICY_ALIASES = {"goyal": "zero_last", "zero_init_residual": "zero_last", "gpt-2": "gpt2"}
 
-NORMS: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm) + (
-    (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
-)
-AFFINE: tuple[type[nn.Module], ...] = (nn.Linear, _ConvNd, nn.MultiheadAttention)
 _FUNCTIONAL_AFFINE = frozenset(
     {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
      "conv_transpose3d"}
@@ -128,22 +123,25 @@ class ResidualBranch:
 
 
 def _module_layer(name: str, module: nn.Module) -> BranchLayer | None:
-    if isinstance(module, nn.MultiheadAttention):
-        bias = "out_proj.bias" if module.out_proj.bias is not None else None
-        return BranchLayer(name, "MultiheadAttention", _join(name, "out_proj.weight"),
-                           _join(name, bias))  # fmt: skip
-    if isinstance(module, AFFINE):
-        if not isinstance(getattr(module, "weight", None), nn.Parameter):
-            return None
-        bias = "bias" if isinstance(getattr(module, "bias", None), nn.Parameter) else None
-        return BranchLayer(name, type(module).__name__, _join(name, "weight"), _join(name, bias))
-    if isinstance(module, NORMS):
-        if not isinstance(getattr(module, "weight", None), nn.Parameter):
-            return None  # affine=False: nothing to zero
-        bias = "bias" if isinstance(getattr(module, "bias", None), nn.Parameter) else None
-        return BranchLayer(name, type(module).__name__, _join(name, "weight"),
-                           _join(name, bias), norm=True)  # fmt: skip
-    return _custom_layer(name, module)
+    """An affine layer or a normalization, by the layer registry (its weight and bias
+    names: ``out_proj.weight`` for attention), else a user's module with a weight."""
+    kind = layer_kind(module)
+    if kind is None or not (kind.affine or kind.norm) or kind.name == "named_norm":
+        return _custom_layer(name, module)
+    if not isinstance(_parameter(module, kind.weight), nn.Parameter):
+        return None  # a parametrized weight, or a norm with affine=False: nothing to write
+    bias = kind.bias if isinstance(_parameter(module, kind.bias), nn.Parameter) else None
+    return BranchLayer(name, type(module).__name__, _join(name, kind.weight),
+                       _join(name, bias), norm=kind.norm)  # fmt: skip
+
+
+def _parameter(module: nn.Module, name: str | None) -> Any:
+    """The tensor registered as parameter ``name`` (dotted) of ``module``, or None."""
+    if name is None:
+        return None
+    path, _, local = name.rpartition(".")
+    owner = module.get_submodule(path) if path else module
+    return owner._parameters.get(local)
 
 
 def _custom_layer(name: str, module: nn.Module) -> BranchLayer | None:
@@ -363,20 +361,13 @@ def find_residual_branches(
 
 def _graph(model: nn.Module, example_inputs: Any) -> tuple[Graph | None, list[str]]:
     """fx, else a recorded forward on ``example_inputs``, else None (with the reasons)."""
-    try:
-        return trace_fx(model), []
-    except Exception as error:
-        note = f"torch.fx could not trace forward ({type(error).__name__}: {error})"
+    notes: list[str] = []
+    graph = try_fx(model, notes)
+    if graph is not None:
+        return graph, []
     if example_inputs is None:
-        return None, [note + "; pass example_inputs to record one forward pass"]
-    try:
-        return record_forward(model, example_inputs), [note]
-    except Exception as error:
-        raise ValueError(
-            f"example_inputs: the forward pass on them failed ({type(error).__name__}: "
-            f"{error}); allowed: a tensor, a tuple of positional arguments or a dict of "
-            "keyword arguments that model(...) accepts."
-        ) from error
+        return None, [notes[0] + "; pass example_inputs to record one forward pass"]
+    return record_or_fail(model, example_inputs), notes
 
 
 def _registered(model: nn.Module) -> list[BranchLayer]:

@@ -18,11 +18,17 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules.conv import _ConvNd
 
-__all__ = ["Target", "find_targets", "preinit_parameters"]
+from initlab.torch.model.anatomy import layer_kind
 
-RESCALABLE = (nn.Linear, _ConvNd, nn.MultiheadAttention)
+__all__ = ["Target", "find_targets", "preinit_parameters", "rescalable"]
+
+
+def rescalable(module: nn.Module) -> bool:
+    """Whether the registry says the module's output is affine in one weight
+    (:mod:`initlab.torch.model.anatomy`: Linear, Conv, ConvTranspose, MultiheadAttention)."""
+    kind = layer_kind(module)
+    return kind is not None and kind.affine
 
 
 @dataclass(eq=False)
@@ -50,7 +56,8 @@ class Target:
 
     def channel_dim(self, y: torch.Tensor) -> int:
         """The output dimension the bias runs along."""
-        if isinstance(self.module, _ConvNd):
+        kind = layer_kind(self.module)
+        if kind is not None and kind.units == "conv":
             # Batched (N, C, *spatial) has as many dimensions as the weight; unbatched one fewer.
             return 1 if y.dim() == self.weight.dim() else 0
         return y.dim() - 1
@@ -89,7 +96,7 @@ def find_targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[Target]:
     out_projs = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
     targets: list[Target] = []
     for name, module in model.named_modules():
-        if not isinstance(module, RESCALABLE) or id(module) in out_projs:
+        if not rescalable(module) or id(module) in out_projs:
             continue
         if _matches(name, exclude):
             continue

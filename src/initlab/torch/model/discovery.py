@@ -56,14 +56,14 @@ from initlab.torch.model.activations import (
     make_activation,
     module_activation,
 )
+from initlab.torch.model.anatomy import atomic_types, is_norm, layer_kind
 from initlab.torch.model.graph import (
-    ATOMIC_MODULES,
     Graph,
     Node,
     Ref,
     is_leaf,
-    record_forward,
-    trace_fx,
+    record_or_fail,
+    try_fx,
 )
 from initlab.torch.runtime import Preserved
 
@@ -151,10 +151,6 @@ def _classes(*names: str) -> tuple[type, ...]:
     return tuple(getattr(nn, n) for n in names if hasattr(nn, n))
 
 
-NORM_MODULES = (
-    nn.modules.batchnorm._NormBase,
-    *_classes("LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "CrossMapLRN2d"),
-)
 
 _PASS_MODULES = (
     *_classes(
@@ -204,21 +200,12 @@ LINEAR_OPS = frozenset(
 SOFTMAX_OPS = frozenset({"softmax", "log_softmax", "softmin"})
 
 
-def is_norm(module: nn.Module) -> bool:
-    """torch's normalization layers, and a user's module whose class name contains "Norm".
-
-    >>> import torch
-    >>> is_norm(torch.nn.BatchNorm2d(3)), is_norm(torch.nn.Linear(2, 2))
-    (True, False)
-    """
-    return isinstance(module, NORM_MODULES) or "Norm" in type(module).__name__
-
-
 def is_layer(module: nn.Module) -> bool:
     """A module whose parameters are weights that discovery should find a successor for."""
-    if isinstance(module, ATOMIC_MODULES):
+    kind = layer_kind(module)
+    if kind is not None and kind.atomic:
         return True
-    if is_norm(module) or isinstance(module, nn.PReLU):
+    if kind is not None and (kind.norm or kind.name == "prelu"):
         return False
     return next(module.parameters(recurse=False), None) is not None
 
@@ -510,12 +497,6 @@ def _module_order_links(model: nn.Module) -> dict[str, LayerLink]:
 # --------------------------------------------------------------------------------------
 
 
-def _short(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    return first if len(first) <= 160 else first[:157] + "..."
-
-
 def _inside(path: str, roots: tuple[str, ...] | list[str]) -> str | None:
     for root in roots:
         if root == "" or path == root or path.startswith(root + "."):
@@ -566,11 +547,11 @@ def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -
         return Discovery(alone, {}, ("",), "structure")
     layers = {path: m for path, m in model.named_modules() if is_layer(m)}
     notes: list[str] = []
-    fx_graph = _try_fx(model, notes) if "fx" in methods else None
+    fx_graph = try_fx(model, notes) if "fx" in methods else None
     run_graph: Graph | None = None
     need_run = fx_graph is None or bool(fx_graph.opaque)
     if "hooks" in methods and example_inputs is not None and need_run:
-        run_graph = _run(model, example_inputs)
+        run_graph = record_or_fail(model, example_inputs)
     links, param_links, used = _links_from_graphs(model, layers, (fx_graph, run_graph))
     if fx_graph is not None:
         _mark_unused(model, layers, fx_graph, links, param_links)
@@ -600,30 +581,6 @@ def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -
         notes=tuple(notes),
         recorded=run_graph,
     )
-
-
-def _try_fx(model: nn.Module, notes: list[str]) -> Graph | None:
-    try:
-        graph = trace_fx(model)
-    except Exception as error:
-        notes.append(f"fx could not trace forward: {_short(error)}")
-        return None
-    if graph.opaque:
-        notes.append(
-            "fx traced around untraceable submodules: " + ", ".join(f"'{p}'" for p in graph.opaque)
-        )
-    return graph
-
-
-def _run(model: nn.Module, example_inputs: Any) -> Graph:
-    try:
-        return record_forward(model, example_inputs)
-    except Exception as error:
-        raise ValueError(
-            f"example_inputs: the forward pass on them failed ({_short(error)}); allowed: "
-            "a tensor, a tuple of positional arguments or a dict of keyword arguments "
-            "that model(...) accepts."
-        ) from error
 
 
 def _links_from_graphs(
@@ -705,4 +662,5 @@ def _attention_out_proj(model: nn.Module, links: dict[str, LayerLink]) -> None:
 
 def _atomic(model: nn.Module) -> list[str]:
     """Paths of modules whose children are handled by the parent (attention's out_proj)."""
-    return [p for p, m in model.named_modules() if isinstance(m, ATOMIC_MODULES) and p]
+    atomic = atomic_types()
+    return [p for p, m in model.named_modules() if isinstance(m, atomic) and p]

@@ -36,12 +36,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from initlab.torch.model.activations import module_activation
+from initlab.torch.model.anatomy import atomic_types
 from initlab.torch.runtime import Preserved, call_arguments, fx_tracing, model_running
 
-__all__ = ["Graph", "Node", "is_leaf", "record_forward", "trace_fx"]
-
-#: Modules with children that are nonetheless one layer to initialization.
-ATOMIC_MODULES: tuple[type[nn.Module], ...] = (nn.MultiheadAttention, nn.RNNBase)
+__all__ = ["Graph", "Node", "is_leaf", "record_forward", "record_or_fail", "trace_fx", "try_fx"]
 
 
 @dataclass(frozen=True)
@@ -231,7 +229,7 @@ def is_leaf(module: nn.Module, _cache: dict[int, bool] | None = None) -> bool:
     """
     if _cache is not None and id(module) in _cache:
         return _cache[id(module)]
-    if isinstance(module, ATOMIC_MODULES):
+    if isinstance(module, atomic_types()):
         result = True
     elif next(module.children(), None) is not None:
         result = False
@@ -555,3 +553,43 @@ def record_forward(model: nn.Module, example_inputs: Any) -> Graph:
     out.inputs = out_inputs
     _link_users(recorder.nodes)
     return Graph(recorder.nodes, "hooks")
+
+
+# --------------------------------------------------------------------------------------
+# The graph of a model, as discovery and the residual policies build it
+# --------------------------------------------------------------------------------------
+
+
+def short_error(error: BaseException) -> str:
+    """``Type: message``, first line, at most 160 characters."""
+    text = f"{type(error).__name__}: {error}".strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
+def try_fx(model: nn.Module, notes: list[str]) -> Graph | None:
+    """The fx graph of ``model``, or None; why (or which parts stayed opaque) goes to
+    ``notes``."""
+    try:
+        graph = trace_fx(model)
+    except Exception as error:
+        notes.append(f"torch.fx could not trace forward: {short_error(error)}")
+        return None
+    if graph.opaque:
+        notes.append(
+            "fx traced around untraceable submodules: " + ", ".join(f"'{p}'" for p in graph.opaque)
+        )
+    return graph
+
+
+def record_or_fail(model: nn.Module, example_inputs: Any) -> Graph:
+    """:func:`record_forward`; a forward that fails on the inputs is a ValueError naming
+    ``example_inputs``."""
+    try:
+        return record_forward(model, example_inputs)
+    except Exception as error:
+        raise ValueError(
+            f"example_inputs: the forward pass on them failed ({short_error(error)}); allowed: "
+            "a tensor, a tuple of positional arguments or a dict of keyword arguments "
+            "that model(...) accepts."
+        ) from error
