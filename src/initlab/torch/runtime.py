@@ -37,9 +37,9 @@ __all__ = ["Preserved", "call_arguments", "call_model", "fx_tracing", "model_run
 
 
 def call_arguments(inputs: Any, *, name: str = "inputs") -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``(args, kwargs)`` for ``model(*args, **kwargs)``: a tensor (or any other single
-    value) is one positional argument, a tuple or list the positional arguments, a dict
-    (str keys) the keyword arguments.
+    """``(args, kwargs)`` for ``model(*args, **kwargs)``: a tensor is the one positional
+    argument, a tuple or list the positional arguments, a dict (str keys) the keyword
+    arguments; anything else is a TypeError naming ``name``.
 
     >>> call_arguments(torch.zeros(1))[0][0].shape, call_arguments({"x": 1})
     (torch.Size([1]), ((), {'x': 1}))
@@ -53,10 +53,10 @@ def call_arguments(inputs: Any, *, name: str = "inputs") -> tuple[tuple[Any, ...
         return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
         return tuple(inputs), {}
-    if inputs is None:
+    if not isinstance(inputs, torch.Tensor):
         raise TypeError(
-            f"{name}=None is not valid; allowed: a tensor (model(x)), a tuple or list "
-            "(model(*inputs)) or a dict of keyword arguments (model(**inputs))."
+            f"{name}={type(inputs).__name__} is not valid; allowed: a tensor (model(x)), a "
+            "tuple or list (model(*inputs)) or a dict of keyword arguments (model(**inputs))."
         )
     return (inputs,), {}
 
