@@ -33,18 +33,17 @@ into, are known by structure. ``branches=`` overrides discovery by name.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.table import Table
 from torch import nn
 
 from initlab._validation import check_int, check_real, choice_error
+from initlab.reporting import Report
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
 from initlab.torch.model.anatomy import layer_kind
@@ -395,7 +394,7 @@ class ResidualAction:
 
 
 @dataclass(frozen=True)
-class ResidualReport:
+class ResidualReport(Report):
     """What :func:`apply_residual_policy` found and did (or would do, with ``dry_run``)."""
 
     policy: str
@@ -420,9 +419,28 @@ class ResidualReport:
             "actions": [dataclasses.asdict(a) for a in self.actions],
         }
 
-    def to_json(self, **kwargs: Any) -> str:
-        """JSON text."""
-        return json.dumps(self.to_dict(), **kwargs)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResidualReport:
+        """Inverse of :meth:`to_dict`."""
+
+        def branch(d: dict[str, Any]) -> ResidualBranch:
+            return ResidualBranch(
+                d["add"],
+                tuple(BranchLayer(**layer) for layer in d["layers"]),
+                d["found_by"],
+                tuple(BranchLayer(**layer) for layer in d.get("shortcut", ())),
+            )
+
+        return cls(
+            policy=data["policy"],
+            branches=tuple(branch(b) for b in data["branches"]),
+            actions=tuple(ResidualAction(**a) for a in data["actions"]),
+            method=data["method"],
+            classifier=data.get("classifier"),
+            dry_run=data["dry_run"],
+            notes=tuple(data.get("notes", ())),
+            seed=data.get("seed", 0),
+        )
 
     def table(self) -> Table:
         """A rich table: one row per parameter written."""
@@ -442,12 +460,6 @@ class ResidualReport:
 
     def __rich__(self) -> Table:
         return self.table()
-
-    def __str__(self) -> str:
-        console = Console(width=160, record=True, color_system=None, force_terminal=False)
-        with console.capture() as capture:
-            console.print(self.table())
-        return capture.get().rstrip()
 
 
 def _policy(policy: Any) -> str:
