@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,7 @@ from initlab.schemes import Normal
 from initlab.torch.fill import fill_
 from initlab.torch.model.anatomy import layer_kind
 from initlab.torch.model.graph import Graph, Node, record_or_fail, try_fx
-from initlab.torch.runtime import Preserved
+from initlab.torch.runtime import Preserved, inputs_argument
 
 __all__ = [
     "POLICIES",
@@ -559,9 +560,10 @@ def apply_residual_policy(
     classifier: str | None = "auto",
     n_layers: int | None = None,
     std: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     example_inputs: Any = None,
     dry_run: bool = False,
+    inputs: Any = None,
 ) -> ResidualReport:
     """Apply a residual-aware policy (``zero_last``, ``fixup``, ``gpt2``) to ``model`` in place.
 
@@ -569,11 +571,13 @@ def apply_residual_policy(
     residual=policy)`` does both): ``zero_last`` and ``fixup`` zero and scale the weights
     already there; ``gpt2`` scales the residual projections by ``1/sqrt(N)``, or with ``std``
     redraws them from ``N(0, (std/sqrt(N))^2)`` (stream keyed by ``seed`` and the parameter
-    name). ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every
-    branch, ``None`` leaves it, a module name picks it. ``n_layers``: transformer blocks
+    name; ``seed=None`` draws a fresh seed, recorded in the report, as ``initlab.init``).
+    ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every branch,
+    ``None`` leaves it, a module name picks it. ``n_layers``: transformer blocks
     (``N = 2 * n_layers``); by default ``N`` is the number of branches found.
-    ``example_inputs``: for a model fx cannot trace, one recorded forward pass finds the
-    branches. ``dry_run``: plan and report only. If anything fails, no parameter changes.
+    ``inputs`` (or its first name ``example_inputs``): for a model fx cannot trace, one
+    recorded forward pass finds the branches. ``dry_run``: plan and report only. If
+    anything fails, no parameter changes.
 
     >>> class Block(nn.Module):
     ...     def __init__(self):
@@ -589,7 +593,8 @@ def apply_residual_policy(
     ('5', 0.0)
     """
     if not isinstance(dry_run, bool):
-        raise ValueError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
+        raise TypeError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
+    example_inputs = inputs_argument(inputs, example_inputs)
     plan = plan_residual_policy(
         model,
         policy,
@@ -611,7 +616,7 @@ def plan_residual_policy(
     classifier: str | None = "auto",
     n_layers: int | None = None,
     std: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     example_inputs: Any = None,
     graph: Graph | None = None,
 ) -> ResidualReport:
@@ -623,7 +628,7 @@ def plan_residual_policy(
         n_layers = check_int("n_layers", n_layers, minimum=1)
     if std is not None:
         std = check_real("std", std, minimum=0.0, strict_minimum=True)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_int("seed", secrets.randbelow(2**32) if seed is None else seed, minimum=0)
     found = find_residual_branches(
         model, branches=branches, example_inputs=example_inputs, graph=graph
     )

@@ -28,7 +28,14 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Preserved", "call_arguments", "call_model", "fx_tracing", "model_running"]
+__all__ = [
+    "Preserved",
+    "call_arguments",
+    "call_model",
+    "fx_tracing",
+    "inputs_argument",
+    "model_running",
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -59,6 +66,22 @@ def call_arguments(inputs: Any, *, name: str = "inputs") -> tuple[tuple[Any, ...
             "tuple or list (model(*inputs)) or a dict of keyword arguments (model(**inputs))."
         )
     return (inputs,), {}
+
+
+def inputs_argument(inputs: Any, example_inputs: Any) -> Any:
+    """The one inputs argument from ``inputs=`` (the common name) or ``example_inputs=``
+    (the name init and the residual policies used first, still accepted); both is a
+    TypeError.
+
+    >>> inputs_argument(None, 3), inputs_argument(3, None)
+    (3, 3)
+    """
+    if inputs is not None and example_inputs is not None:
+        raise TypeError(
+            "inputs= and example_inputs= were both given; allowed: one of them (the same "
+            "argument under its two names)."
+        )
+    return inputs if inputs is not None else example_inputs
 
 
 def call_model(model: nn.Module, inputs: Any, *, name: str = "inputs") -> Any:

@@ -362,8 +362,9 @@ def lsuv(
 
     Rescalable layers: Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d and MultiheadAttention
     (through ``out_proj``, whose hooks never fire). ``exclude`` takes glob patterns of module
-    names to leave alone. ``inputs`` follows initlab's one rule (as in ``probe``): a tensor is
-    ``model(x)``, a tuple or list ``model(*inputs)``, a dict ``model(**inputs)``. The model
+    names (or of their weights' parameter names) to leave alone. ``inputs`` follows
+    initlab's one rule (as in ``probe``): a tensor is ``model(x)``, a tuple or list
+    ``model(*inputs)``, a dict ``model(**inputs)``. The model
     runs in eval mode under ``no_grad`` on the inputs' device as given (nothing is moved);
     every module's train/eval flag and every buffer (a forward's own counters) come back
     afterwards. If anything raises, every parameter keeps its old value.

@@ -88,7 +88,8 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
 def find_targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[Target]:
     """Every rescalable layer of ``model`` in registration order, shared modules once.
 
-    ``exclude`` holds glob patterns on module names (``"head"``, ``"blocks.*.fc2"``).
+    ``exclude`` holds glob patterns on module names (``"head"``, ``"blocks.*.fc2"``) or on
+    the weight's parameter name (``"head.weight"``), as ``initlab.init``'s ``exclude``.
     A layer whose weight is not a plain :class:`~torch.nn.Parameter` (weight-norm or
     parametrized weights) is left out: its output is not affine in one tensor.
     """
@@ -98,11 +99,11 @@ def find_targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[Target]:
     for name, module in model.named_modules():
         if not rescalable(module) or id(module) in out_projs:
             continue
-        if _matches(name, exclude):
-            continue
         owner = module.out_proj if isinstance(module, nn.MultiheadAttention) else module
         weight = owner._parameters.get("weight")
         if not isinstance(weight, nn.Parameter) or id(weight) not in param_names:
+            continue
+        if _matches(name, exclude) or _matches(param_names[id(weight)], exclude):
             continue
         bias = owner._parameters.get("bias")
         targets.append(

@@ -217,7 +217,7 @@ def _plan(
             failures.append((name, str(error)))
             continue
         plan = _ParamPlan(name, aliases, p, path, module)
-        excluded = _match(exclude, all_names)
+        excluded = _match(exclude, (*all_names, *_modules_of(all_names)))
         pattern = _match(overrides, all_names)
         if excluded:
             used.add(excluded)
@@ -251,6 +251,17 @@ def _plan(
                     f"look like {sample} (globs use fnmatch: '*' matches across dots)."
                 )
     return plans, failures
+
+
+def _modules_of(names: Iterable[str]) -> tuple[str, ...]:
+    """Every module path that holds one of the parameters ``names`` (ancestors included)."""
+    out: dict[str, None] = {}
+    for name in names:
+        path = name.rpartition(".")[0]
+        while path:
+            out.setdefault(path, None)
+            path = path.rpartition(".")[0]
+    return tuple(out)
 
 
 def _all_names(names: dict[int, list[str]]) -> Iterable[str]:
@@ -522,6 +533,7 @@ def init(
     measure: bool = True,
     progress: bool | None = None,
     residual: str | Mapping[str, Any] | None = None,
+    inputs: Any = None,
 ) -> InitReport:
     r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
 
@@ -558,8 +570,12 @@ def init(
     overrides: ``{glob: scheme}`` on parameter names (fnmatch; the first matching glob wins);
         a value may be a scheme name or Scheme, ``"auto"``, ``"keep"``, or a callable that
         fills the tensor it is given in place (or returns one). A glob matching nothing is an
-        error. exclude: globs of parameters to leave as they are.
-    example_inputs: inputs for one recorded forward pass, used when fx cannot trace.
+        error. exclude: globs of parameters to leave as they are, on parameter names or
+        on module names (a module's glob excludes every parameter inside it), as in
+        :func:`initlab.lsuv`.
+    inputs: inputs for one recorded forward pass, used when fx cannot trace, by the one rule
+        of :func:`initlab.torch.runtime.call_arguments` (a tensor, a tuple or list, a dict);
+        ``example_inputs`` is the same argument under its first name.
     dry_run: compute the report only; no parameter is touched.
     include_frozen: also initialize parameters with ``requires_grad=False``.
     custom: ``"init"`` (raw parameters of unknown modules: 2-D+ as weights in torch layout,
@@ -609,7 +625,7 @@ def init(
         scheme=scheme, seed=seed, mode=mode, distribution=distribution, bias=bias,
         overrides=overrides, exclude=exclude, example_inputs=example_inputs, dry_run=dry_run,
         include_frozen=include_frozen, custom=custom, device=device, atomic=atomic,
-        measure=measure, progress=progress, residual=residual,
+        measure=measure, progress=progress, residual=residual, inputs=inputs,
     )  # fmt: skip
     found = discover(model, options.example_inputs)
     plans, failures = _plan(

@@ -27,6 +27,7 @@ from initlab._validation import check_choice, check_int, choice_error
 from initlab.fans import FAN_MODES
 from initlab.schemes import DISTRIBUTIONS, Scheme, get_scheme, scheme_names
 from initlab.torch.residual import residual_option
+from initlab.torch.runtime import call_arguments, inputs_argument
 
 __all__ = ["ATOMIC_MODES", "BIAS_POLICIES", "CUSTOM_POLICIES", "InitOptions", "patterns"]
 
@@ -121,7 +122,8 @@ class InitOptions:
 
     Derived fields (not arguments): ``model_scheme`` (None for ``"auto"``),
     ``bias_policy``, ``resolved_overrides`` (glob -> Scheme, ``"keep"``, ``"auto"`` or a
-    callable), ``excluded`` (globs), and ``seed`` drawn at random when None was given.
+    callable), ``excluded`` (globs), ``seed`` drawn at random when None was given, and
+    ``example_inputs`` from ``inputs=`` or ``example_inputs=`` (one name for the other).
     """
 
     scheme: str | Scheme = "auto"
@@ -140,6 +142,7 @@ class InitOptions:
     measure: bool = True
     progress: bool | None = None
     residual: str | Mapping[str, Any] | None = None
+    inputs: Any = None
     model_scheme: Scheme | None = field(init=False, default=None)
     bias_policy: str | Scheme = field(init=False, default="zeros")
     resolved_overrides: dict[str, Any] = field(init=False, default_factory=dict)
@@ -167,6 +170,12 @@ class InitOptions:
             str(k): _override(str(k), v) for k, v in (self.overrides or {}).items()
         }
         derived["excluded"] = patterns("exclude", self.exclude)
+        derived["example_inputs"] = inputs_argument(self.inputs, self.example_inputs)
+        if derived["example_inputs"] is not None:  # the one rule, checked before anything runs
+            call_arguments(
+                derived["example_inputs"],
+                name="inputs" if self.inputs is not None else "example_inputs",
+            )
         if self.residual is not None:
             residual_option(self.residual)  # checked now, planned with the rest
         for name, value in derived.items():
