@@ -35,6 +35,7 @@ from initlab._validation import check_int, check_real
 from initlab.torch.fill import fill_
 from initlab.torch.lsuv.layers import Target, find_targets, preinit_parameters
 from initlab.torch.lsuv.report import LSUVLayer, LSUVReport
+from initlab.torch.model.anatomy import layer_kind
 from initlab.torch.runtime import Preserved, call_arguments, call_model
 
 __all__ = ["lsuv"]
@@ -104,12 +105,10 @@ class _Engine:
 
     def _used_by(self, module: nn.Module) -> list[int]:
         """Tracked parameters a call of ``module`` reads."""
-        owners = [module]
-        if isinstance(module, nn.MultiheadAttention):
-            owners.append(module.out_proj)  # applied functionally inside the module's call
-        return [
-            id(p) for owner in owners for p in owner._parameters.values() if id(p) in self.tracked
-        ]
+        kind = layer_kind(module)
+        # An atomic layer (attention) applies its children's weights inside its own call.
+        params = module.parameters(recurse=kind is not None and kind.atomic)
+        return [id(p) for p in params if id(p) in self.tracked]
 
     def install(self) -> list[torch.utils.hooks.RemovableHandle]:
         handles = []
@@ -286,17 +285,12 @@ class _Engine:
 
 
 def _touched(targets: list[Target]) -> list[torch.Tensor]:
-    """Every parameter LSUV may write, once each (what a failure must restore)."""
+    """Every parameter LSUV may write, once each (what a failure must restore): the
+    parameters of each target layer (attention's q/k/v and out_proj included)."""
     found: dict[int, torch.Tensor] = {}
     for t in targets:
-        params = [t.weight, t.bias]
-        if isinstance(t.module, nn.MultiheadAttention):
-            m = t.module
-            params += [m.in_proj_weight, m.in_proj_bias]
-            params += [m.q_proj_weight, m.k_proj_weight, m.v_proj_weight]
-        for p in params:
-            if isinstance(p, torch.Tensor):
-                found.setdefault(id(p), p)
+        for p in t.module.parameters():
+            found.setdefault(id(p), p)
     return list(found.values())
 
 
