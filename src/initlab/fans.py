@@ -212,15 +212,18 @@ class FanAxes:
         """The fans of a tensor of ``shape`` read with these axes."""
         dims = _shape(shape)
         n = len(dims)
-        names = ("input_axes", "output_axes") if self.convention == "keras" else (
-            "in_axis", "out_axis", "batch_axis")
+        names = ("in_axis", "out_axis", "batch_axis")
+        if self.convention == "keras":
+            names = ("input_axes", "output_axes", "batch_axis")
         sizes = [
             math.prod(dims[a] for a in _axes(param, axes, n))
-            for param, axes in zip(names, (self.in_axes, self.out_axes, self.batch_axes))
+            for param, axes in zip(
+                names, (self.in_axes, self.out_axes, self.batch_axes), strict=True
+            )
         ]
         if self.convention == "keras":
             return Fans(sizes[0], sizes[1])
-        divisor = sizes[0] * sizes[1] * (sizes[2] if len(sizes) > 2 else 1)
+        divisor = sizes[0] * sizes[1] * sizes[2]
         if divisor == 0:
             raise ValueError(
                 f"shape={dims}: an in, out or batch axis has size 0, so the receptive field "

@@ -481,7 +481,9 @@ def orthogonal_along(shape: Sequence[int], column_axis: int, normals: np.ndarray
 
 
 def _check_column_axis(column_axis: int | None) -> None:
-    if column_axis is not None and (isinstance(column_axis, bool) or not isinstance(column_axis, int)):
+    if column_axis is not None and (
+        isinstance(column_axis, bool) or not isinstance(column_axis, int)
+    ):
         raise TypeError(f"column_axis={column_axis!r} is not valid; allowed: None or an int.")
 
 

@@ -488,7 +488,7 @@ def native_name(scheme: VarianceScaling) -> str:
 
     >>> from initlab.schemes import get_scheme
     >>> native_name(get_scheme("jax.he_normal(in_axis=0, out_axis=1)"))
-    "jax.variance_scaling(2.0, 'fan_in', 'truncated_normal', in_axis=(0,), out_axis=(1,), batch_axis=())"
+    "jax.variance_scaling(2.0, 'fan_in', 'truncated_normal', in_axis=(0,), out_axis=(1,), ...)"
     """
     scale = float(f"{scheme.scale * scheme.gain**2:.15g}")
     axes = scheme.axes
