@@ -18,9 +18,10 @@ lecun               1      fan_in   N(0, 1 / fan_in)
 ==================  =====  =======  ===============================================
 
 Spelling rule. Unqualified snake_case names follow torch: ``he_normal`` and
-``kaiming_normal_`` are a *plain* normal. Keras class names (``HeNormal``, ``GlorotUniform``)
-and names prefixed ``keras.`` or ``jax.`` (``jax.he_normal``) follow Keras and JAX, where
-``*_normal`` is a *truncated* normal. Any preset takes ``distribution=`` to choose.
+``kaiming_normal_`` are a *plain* normal; these presets take ``distribution=`` to choose.
+Keras class names (``HeNormal``, ``GlorotUniform``) and names prefixed ``keras.`` or ``jax.``
+(``jax.he_normal``) are Keras's and JAX's initializers with exactly their arguments and
+semantics (``*_normal`` is a *truncated* normal): :mod:`initlab.spellings`.
 
 The few schemes that are not variance scaling: zeros, ones, constant, plain normal/uniform/
 truncated normal with absolute parameters, small ``random`` N(0, 0.01^2), orthogonal,
