@@ -3,11 +3,11 @@ trained on scikit-learn's digits (shipped with scikit-learn, nothing downloaded)
 
 Three MLPs on the 64 pixels: a shallow ReLU one (2 hidden layers of 64), a deep one (10 hidden
 ReLU layers of 64) where the initialization matters, and a deep tanh one (10 x 64). Each is
-built once per seed, its weights set either by initlab's ``"auto"`` rule (He before ReLU, Xavier before tanh, LeCun
-form for the logits) or left at Keras's defaults (glorot_uniform kernels, zero biases), then
-trained with the same SGD (lr 0.01, momentum 0.9, batch 32) on the same 70% split. The table
-shows the mean over the seeds of the training loss after the first epoch and after the
-last, and the accuracy on the held-out 30%.
+built once per seed, its weights set either by initlab's ``"auto"`` rule (He before ReLU,
+Xavier before tanh, LeCun form for the logits) or left at Keras's defaults (glorot_uniform
+kernels, zero biases), then trained with the same SGD (lr 0.01, momentum 0.9, batch 32) on the
+same 70% split. The table shows the mean over the seeds of the training loss after the first
+epoch and after the last, and the accuracy on the held-out 30%.
 
     KERAS_BACKEND=torch PYTHONPATH=src python benchmarks/keras_digits.py [--seeds 3] [--epochs 5]
 """
