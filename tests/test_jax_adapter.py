@@ -58,11 +58,14 @@ def test_jax_mlp_with_initlab_initializers_trains():
 def test_registry_scheme_and_scheme_objects_as_jax_initializers():
     from initlab.schemes import Orthogonal
 
-    w = ij.get("he_uniform(mode=fan_out)")(jax.random.key(1), (3, 3, 8, 16))
+    w = ij.get("kaiming_uniform_(mode=fan_out)")(jax.random.key(1), (3, 3, 8, 16))  # torch's
     assert float(jnp.abs(w).max()) <= (6 / (9 * 16)) ** 0.5  # fans read in JAX's layout
     q = np.asarray(ij.get(Orthogonal(2.0))(jax.random.key(1), (3, 3, 8, 16))).reshape(-1, 16)
     np.testing.assert_allclose(q.T @ q, 4 * np.eye(16), atol=1e-4)  # JAX's flattening
+    a = ij.get("he_normal(in_axis=0, out_axis=1)")(jax.random.key(2), (16, 8, 3))
+    b = ij.get("he_normal", in_axis=0, out_axis=1)(jax.random.key(2), (16, 8, 3))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # a JAX name with arguments
     with pytest.raises(TypeError, match="positional arguments"):
-        ij.get("he_uniform(mode=fan_out)", 2.0)
+        ij.get("kaiming_uniform_(mode=fan_out)", 2.0)
     with pytest.raises(TypeError, match="allowed: \\['scale', 'column_axis', 'dtype'\\]"):
         ij.get("orthogonal", gain=2.0)

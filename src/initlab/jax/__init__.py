@@ -30,6 +30,7 @@ from initlab.spellings import JAX
 __all__ = ["get", "key_to_seed"]
 
 _NAME = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*$")
+_CALL_NAME = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\(")
 _NUMPY_FLOATS = ("float16", "float32", "float64")
 
 
@@ -77,6 +78,10 @@ def _resolve(identifier: str | Scheme, args: tuple, kwargs: dict) -> tuple[Schem
         match = _NAME.match(identifier)
         if match and match.group(1) in JAX:
             return _bind(JAX[match.group(1)], args, kwargs)
+        call = _CALL_NAME.match(identifier)
+        if call and call.group(1) in JAX and not args:  # "he_normal(in_axis=0)": JAX's
+            dtype = kwargs.pop("dtype", None)
+            return get_scheme("jax." + identifier.strip(), **kwargs), dtype
     if args:
         raise TypeError(
             f"positional arguments {args!r} need a JAX initializer name; got "
