@@ -488,7 +488,7 @@ def native_name(scheme: VarianceScaling) -> str:
 
     >>> from initlab.schemes import get_scheme
     >>> native_name(get_scheme("jax.he_normal(in_axis=0, out_axis=1)"))
-    "jax.variance_scaling(2.0, 'fan_in', 'truncated_normal', in_axis=(0,), out_axis=(1,), ...)"
+    "jax.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal', ...)"
     """
     scale = float(f"{scheme.scale * scheme.gain**2:.15g}")
     axes = scheme.axes
@@ -503,6 +503,7 @@ def native_name(scheme: VarianceScaling) -> str:
         )
     assert axes is not None
     return (
-        f"jax.variance_scaling({scale!r}, {scheme.mode!r}, {scheme.distribution!r}, "
+        f"jax.variance_scaling(scale={scale!r}, mode={scheme.mode!r}, "
+        f"distribution={scheme.distribution!r}, "
         f"in_axis={axes.in_axes!r}, out_axis={axes.out_axes!r}, batch_axis={axes.batch_axes!r})"
     )
