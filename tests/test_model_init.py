@@ -42,9 +42,13 @@ def same_bits(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 @pytest.mark.parametrize("name", scheme_names())
 def test_every_registry_name_applies_model_wide(name):
     model = mlp()
+    # JAX's constant(value) and variance_scaling(scale, mode, distribution) need arguments.
+    name += {"jax.constant": "(0.5)", "jax.variance_scaling": "(1.0, 'fan_in', 'normal')"}.get(
+        name, "")  # fmt: skip
     scheme = get_scheme(name)
-    if name.split(".")[-1].lower().rstrip("_") in ("dirac", "delta_orthogonal"):  # convs only
-        with pytest.raises(InitError, match=r"parameter '0.weight'.*(dirac|delta_orthogonal)"):
+    convs_only = ("dirac", "delta_orthogonal", "stft", "stftinitializer")
+    if name.split(".")[-1].lower().rstrip("_") in convs_only:
+        with pytest.raises(InitError, match=r"parameter '0.weight'.*(dirac|delta_orthogonal|STFT)"):
             initlab.init(model, name, seed=0)
         return
     report = initlab.init(model, name, seed=0)

@@ -20,14 +20,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from initlab._validation import check_choice, check_int
 
-__all__ = ["FAN_MODES", "LAYOUTS", "Fans", "compute_fans", "layer_fans", "select_fan"]
+__all__ = [
+    "FAN_MODES",
+    "LAYOUTS",
+    "VARIANCE_MODES",
+    "FanAxes",
+    "Fans",
+    "compute_fans",
+    "keras_fans",
+    "layer_fans",
+    "select_fan",
+]
 
 LAYOUTS = ("torch", "keras", "jax")
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
+#: The modes variance scaling accepts: torch's and Keras's three, and JAX's ``fan_geo_avg``.
+VARIANCE_MODES = (*FAN_MODES, "fan_geo_avg")
 Layout = Literal["torch", "keras", "jax"]
 
 
@@ -45,6 +58,11 @@ class Fans(NamedTuple):
     def fan_avg(self) -> float:
         """``(fan_in + fan_out) / 2``, the Glorot/Xavier denominator."""
         return (self.fan_in + self.fan_out) / 2.0
+
+    @property
+    def fan_geo_avg(self) -> float:
+        """``sqrt(fan_in * fan_out)``, JAX's ``mode="fan_geo_avg"``."""
+        return math.sqrt(self.fan_in * self.fan_out)
 
 
 def _shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -133,14 +151,101 @@ def layer_fans(weight_shape: Sequence[int], *, groups: int = 1, transposed: bool
 
 
 def select_fan(fans: Fans, mode: str) -> float:
-    """The fan that ``mode`` names: ``fan_in``, ``fan_out`` or ``fan_avg``.
+    """The fan that ``mode`` names: ``fan_in``, ``fan_out``, ``fan_avg`` or ``fan_geo_avg``.
 
     >>> select_fan(Fans(3, 5), "fan_avg")
     4.0
+    >>> select_fan(Fans(4, 9), "fan_geo_avg")
+    6.0
     """
-    check_choice("mode", mode, FAN_MODES)
+    check_choice("mode", mode, VARIANCE_MODES)
     if mode == "fan_in":
         return float(fans.fan_in)
     if mode == "fan_out":
         return float(fans.fan_out)
+    if mode == "fan_geo_avg":
+        return fans.fan_geo_avg
     return fans.fan_avg
+
+
+def _axes(param: str, value: object, ndim: int) -> tuple[int, ...]:
+    axes = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        axes = tuple(axes)  # type: ignore[arg-type]
+    except TypeError:
+        axes = (value,)
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, int) or not -ndim <= axis < ndim:
+            raise ValueError(
+                f"{param}={value!r} is not valid for a {ndim}-D shape; allowed: an int or a "
+                f"sequence of ints in [{-ndim}, {ndim - 1}]."
+            )
+    return axes
+
+
+@dataclass(frozen=True)
+class FanAxes:
+    r"""Explicit axes for the fans, in Keras's or JAX's convention.
+
+    ``convention="keras"`` (``input_axes``, ``output_axes`` of Keras 3's variance scaling):
+    ``fan_in = prod(shape[input_axes])``, ``fan_out = prod(shape[output_axes])``, nothing
+    else counts. ``convention="jax"`` (``in_axis``, ``out_axis``, ``batch_axis`` of
+    ``jax.nn.initializers``): with ``r = prod(shape) / (in * out * batch)`` the receptive
+    field, ``fan_in = in * r`` and ``fan_out = out * r``, each of ``in``, ``out``, ``batch``
+    the product of its axes' sizes.
+
+    >>> FanAxes("jax", (-2,), (-1,), (0,)).fans((4, 3, 5))  # a batch of four (3, 5) kernels
+    Fans(fan_in=3, fan_out=5)
+    >>> FanAxes("keras", (0, 1), (2,)).fans((3, 3, 8))
+    Fans(fan_in=9, fan_out=8)
+    """
+
+    convention: str
+    in_axes: tuple[int, ...]
+    out_axes: tuple[int, ...]
+    batch_axes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_choice("convention", self.convention, ("keras", "jax"))
+
+    def fans(self, shape: Sequence[int]) -> Fans:
+        """The fans of a tensor of ``shape`` read with these axes."""
+        dims = _shape(shape)
+        n = len(dims)
+        names = ("in_axis", "out_axis", "batch_axis")
+        if self.convention == "keras":
+            names = ("input_axes", "output_axes", "batch_axis")
+        sizes = [
+            math.prod(dims[a] for a in _axes(param, axes, n))
+            for param, axes in zip(
+                names, (self.in_axes, self.out_axes, self.batch_axes), strict=True
+            )
+        ]
+        if self.convention == "keras":
+            return Fans(sizes[0], sizes[1])
+        divisor = sizes[0] * sizes[1] * sizes[2]
+        if divisor == 0:
+            raise ValueError(
+                f"shape={dims}: an in, out or batch axis has size 0, so the receptive field "
+                "(prod(shape) / (in * out * batch)) is undefined, as in JAX."
+            )
+        receptive = math.prod(dims) / divisor
+        fan_in, fan_out = sizes[0] * receptive, sizes[1] * receptive
+        return Fans(*(int(f) if float(f).is_integer() else f for f in (fan_in, fan_out)))
+
+
+def keras_fans(shape: Sequence[int]) -> Fans:
+    """Fans as Keras 3 reads a kernel ``(*k, in, out)``, also for fewer than 2 dimensions.
+
+    0-D: ``(1, 1)``; 1-D ``(n,)``: ``(n, n)``; 2-D and more: as :func:`compute_fans` with
+    ``layout="keras"``.
+
+    >>> keras_fans((7,)), keras_fans(())
+    (Fans(fan_in=7, fan_out=7), Fans(fan_in=1, fan_out=1))
+    """
+    dims = _shape(shape)
+    if not dims:
+        return Fans(1, 1)
+    if len(dims) == 1:
+        return Fans(dims[0], dims[0])
+    return compute_fans(dims, layout="keras")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from initlab.fans import Fans, Layout, compute_fans
+from initlab.fans import Fans, Layout
 from initlab.rng import Stream
 from initlab.schemes import Scheme, get_scheme
 
@@ -36,20 +36,21 @@ def initialize(
 
     The values depend only on ``(seed, name)`` and the shape: the same call gives the same
     array in any process. ``layout`` says how to read the fans from the shape (``"torch"``:
-    ``(out, in, *k)``; ``"keras"``/``"jax"``: ``(*k, in, out)``); ``fans`` overrides them.
-    Values are computed in float64 and rounded to ``dtype``.
+    ``(out, in, *k)``; ``"keras"``/``"jax"``: ``(*k, in, out)``) and which axis orthogonal
+    schemes flatten against (:meth:`~initlab.schemes.Scheme.for_layout`); ``fans`` overrides
+    the fans. Values are computed in float64 and rounded to ``dtype``.
 
     >>> initialize("xavier_uniform", (3, 3, 16, 32), layout="keras", seed=1).shape
     (3, 3, 16, 32)
     >>> initialize("zeros", (2,), dtype="float64").tolist()
     [0.0, 0.0]
     """
-    resolved = get_scheme(scheme)
+    resolved = get_scheme(scheme).for_layout(layout)
     dt = np.dtype(dtype)
     if dt.type not in _FLOATS:
         allowed = ", ".join(np.dtype(f).name for f in _FLOATS)
         raise TypeError(f"dtype={dt.name!r} is not valid; allowed: {allowed}.")
     shape = tuple(int(d) for d in shape)
-    if fans is None and resolved.uses_fans:
-        fans = compute_fans(shape, layout=layout)
+    if fans is None:
+        fans = resolved.fans_for(shape, layout)
     return resolved.sample(shape, Stream(seed, name), fans).astype(dt)

@@ -18,9 +18,10 @@ lecun               1      fan_in   N(0, 1 / fan_in)
 ==================  =====  =======  ===============================================
 
 Spelling rule. Unqualified snake_case names follow torch: ``he_normal`` and
-``kaiming_normal_`` are a *plain* normal. Keras class names (``HeNormal``, ``GlorotUniform``)
-and names prefixed ``keras.`` or ``jax.`` (``jax.he_normal``) follow Keras and JAX, where
-``*_normal`` is a *truncated* normal. Any preset takes ``distribution=`` to choose.
+``kaiming_normal_`` are a *plain* normal; these presets take ``distribution=`` to choose.
+Keras class names (``HeNormal``, ``GlorotUniform``) and names prefixed ``keras.`` or ``jax.``
+(``jax.he_normal``) are Keras's and JAX's initializers with exactly their arguments and
+semantics (``*_normal`` is a *truncated* normal): :mod:`initlab.spellings`.
 
 The few schemes that are not variance scaling: zeros, ones, constant, plain normal/uniform/
 truncated normal with absolute parameters, small ``random`` N(0, 0.01^2), orthogonal,
@@ -43,7 +44,16 @@ from typing import Any
 import numpy as np
 
 from initlab._validation import check_choice, check_int, check_real, choice_error
-from initlab.fans import FAN_MODES, Fans, compute_fans, select_fan
+from initlab.fans import (
+    LAYOUTS,
+    VARIANCE_MODES,
+    FanAxes,
+    Fans,
+    Layout,
+    compute_fans,
+    keras_fans,
+    select_fan,
+)
 from initlab.gains import calculate_gain
 from initlab.rng import Draw, Stream
 
@@ -139,6 +149,29 @@ class Scheme(ABC):
     def _fans(self, shape: Sequence[int], fans: Fans | None) -> Fans:
         return compute_fans(shape) if fans is None else fans
 
+    def for_layout(self, layout: Layout) -> Scheme:
+        """This scheme for a tensor stored in ``layout`` (``"torch"``: ``(out, in, *k)``,
+        ``"keras"``/``"jax"``: ``(*k, in, out)``).
+
+        Schemes whose meaning depends on which axis is the output (orthogonal's flattening,
+        delta-orthogonal's channel axes) resolve their default axes here; the rest return
+        themselves. An explicit axis is kept.
+
+        >>> get_scheme("orthogonal").for_layout("keras").column_axis
+        -1
+        """
+        check_choice("layout", layout, LAYOUTS)
+        return self
+
+    def fans_for(self, shape: Sequence[int], layout: Layout = "torch") -> Fans | None:
+        """The fans this scheme reads from a tensor of ``shape`` in ``layout`` (None if it
+        uses none): :func:`~initlab.fans.compute_fans` unless the scheme fixes its own axes.
+
+        >>> get_scheme("he_normal").fans_for((3, 3, 16, 32), "keras")
+        Fans(fan_in=144, fan_out=288)
+        """
+        return compute_fans(shape, layout=layout) if self.uses_fans else None
+
     def __str__(self) -> str:
         return self.name
 
@@ -150,7 +183,13 @@ def _call_name(base: str, **params: Any) -> str:
 
 @dataclass(frozen=True)
 class VarianceScaling(Scheme):
-    """``std = gain * sqrt(scale / n)``, ``n`` = fan_in, fan_out or fan_avg (``mode``).
+    """``std = gain * sqrt(scale / n)``, ``n`` = fan_in, fan_out, fan_avg or fan_geo_avg.
+
+    ``fan_floor``: ``n = max(fan_floor, fan)``; Keras's spellings set 1, so that a tensor with
+    a zero-size dimension gets an empty array instead of a division by zero, and Keras's
+    fans of 0-D and 1-D shapes are accepted. ``axes``: explicit
+    :class:`~initlab.fans.FanAxes` (Keras's ``input_axes``/``output_axes``, JAX's
+    ``in_axis``/``out_axis``/``batch_axis``), which then decide the fans from the shape.
 
     >>> s = VarianceScaling(scale=2.0, mode="fan_in", distribution="normal")
     >>> s.statistics(Fans(50, 10))["std"]
@@ -163,27 +202,55 @@ class VarianceScaling(Scheme):
     mode: str = "fan_in"
     distribution: str = "truncated_normal"
     gain: float = 1.0
+    fan_floor: float = 0.0
+    axes: FanAxes | None = None
     uses_fans = True
 
     def __post_init__(self) -> None:
         check_real("scale", self.scale, minimum=0.0, strict_minimum=True)
-        check_choice("mode", self.mode, FAN_MODES)
+        check_choice("mode", self.mode, VARIANCE_MODES)
         check_choice("distribution", self.distribution, DISTRIBUTIONS)
         check_real("gain", self.gain, minimum=0.0)
+        check_real("fan_floor", self.fan_floor, minimum=0.0)
+        if self.axes is not None and not isinstance(self.axes, FanAxes):
+            raise TypeError(f"axes={self.axes!r} is not valid; allowed: None or a FanAxes.")
 
     @property
     def name(self) -> str:
+        if self.fan_floor or self.axes is not None:
+            from initlab.spellings import native_name
+
+            return native_name(self)
         params = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
         if self.gain != 1.0:
             params["gain"] = self.gain
         return _call_name("variance_scaling", **params)
 
+    def min_ndim(self) -> int:
+        return 0 if self.fan_floor or self.axes is not None else 2
+
+    def _fans(self, shape: Sequence[int], fans: Fans | None) -> Fans:
+        if self.axes is not None:
+            return self.axes.fans(shape)
+        if fans is None and self.fan_floor and len(shape) < 2:
+            return keras_fans(shape)
+        return super()._fans(shape, fans)
+
+    def fans_for(self, shape: Sequence[int], layout: Layout = "torch") -> Fans:
+        if self.axes is not None or (self.fan_floor and len(shape) < 2):
+            return self._fans(shape, None)
+        return super().fans_for(shape, layout)
+
     def formula(self) -> str:
         g = "" if self.gain == 1.0 else f"{self.gain:.4g} * "
         if self.mode == "fan_avg":
             std = f"{g}sqrt({2 * self.scale:.4g} / (fan_in + fan_out))"
+        elif self.mode == "fan_geo_avg":
+            std = f"{g}sqrt({self.scale:.4g} / sqrt(fan_in * fan_out))"
         else:
             std = f"{g}sqrt({self.scale:.4g} / {self.mode})"
+        if self.fan_floor:
+            std += f", fans floored at {self.fan_floor:g}"
         if self.distribution == "normal":
             return f"N(0, std^2), std = {std}"
         if self.distribution == "uniform":
@@ -192,7 +259,7 @@ class VarianceScaling(Scheme):
 
     def std(self, fans: Fans) -> float:
         """The std the drawn values have for these fans."""
-        n = select_fan(fans, self.mode)
+        n = max(self.fan_floor, select_fan(fans, self.mode))
         if n <= 0:
             raise ValueError(
                 f"{self.mode}={n:g}: variance scaling divides by the fan; "
@@ -394,9 +461,41 @@ def orthogonal_matrix(rows: int, cols: int, normals: np.ndarray) -> np.ndarray:
     return q.T if wide else q
 
 
+def orthogonal_along(shape: Sequence[int], column_axis: int, normals: np.ndarray) -> np.ndarray:
+    """A tensor of ``shape`` whose vectors along ``column_axis`` are orthonormal (or whose
+    vectors across it are, when they are fewer): Keras's and JAX's flattening.
+
+    The tensor is read as a ``(prod(shape) / shape[column_axis], shape[column_axis])``
+    matrix, the other axes in order, ``column_axis`` last.
+
+    >>> w = orthogonal_along((3, 3, 4, 8), -1, Stream(0).normal(288)).reshape(-1, 8)
+    >>> bool(np.allclose(w.T @ w, np.eye(8)))
+    True
+    """
+    shape = tuple(shape)
+    axis = column_axis % len(shape)
+    cols = shape[axis]
+    rows = math.prod(shape) // cols
+    q = orthogonal_matrix(rows, cols, normals)
+    rest = tuple(d for k, d in enumerate(shape) if k != axis)
+    return np.moveaxis(q.reshape((*rest, cols)), -1, axis)
+
+
+def _check_column_axis(column_axis: int | None) -> None:
+    if column_axis is not None and (
+        isinstance(column_axis, bool) or not isinstance(column_axis, int)
+    ):
+        raise TypeError(f"column_axis={column_axis!r} is not valid; allowed: None or an int.")
+
+
 @dataclass(frozen=True)
 class Orthogonal(Scheme):
-    """A (semi-)orthogonal matrix times ``gain``, over the tensor flattened to (dim 0, rest).
+    """A (semi-)orthogonal matrix times ``gain``.
+
+    ``column_axis=None`` flattens the torch way, ``(dim 0, rest)``, dim 0 being the output
+    axis of ``(out, in, *k)``; :meth:`for_layout` turns it into -1 for Keras/JAX kernels
+    ``(*k, in, out)``. An int flattens as Keras and JAX do: ``(rest, shape[column_axis])``
+    (:func:`orthogonal_along`). A tensor with a zero-size dimension gets zeros.
 
     >>> w = Orthogonal().sample((4, 4), Stream(0))
     >>> bool(np.allclose(w @ w.T, np.eye(4)))
@@ -404,13 +503,34 @@ class Orthogonal(Scheme):
     """
 
     gain: float = 1.0
+    column_axis: int | None = None
 
     def __post_init__(self) -> None:
         check_real("gain", self.gain)
+        _check_column_axis(self.column_axis)
 
     @property
     def name(self) -> str:
-        return "orthogonal" if self.gain == 1.0 else _call_name("orthogonal", gain=self.gain)
+        params: dict[str, Any] = {}
+        if self.gain != 1.0:
+            params["gain"] = self.gain
+        if self.column_axis is not None:
+            params["column_axis"] = self.column_axis
+        return _call_name("orthogonal", **params) if params else "orthogonal"
+
+    def for_layout(self, layout: Layout) -> Orthogonal:
+        check_choice("layout", layout, LAYOUTS)
+        if self.column_axis is not None or layout == "torch":
+            return self
+        return dataclasses.replace(self, column_axis=-1)
+
+    def check_shape(self, shape: Sequence[int]) -> None:
+        super().check_shape(shape)
+        if self.column_axis is not None and not -len(shape) <= self.column_axis < len(shape):
+            raise ValueError(
+                f"column_axis={self.column_axis} is not valid for shape {tuple(shape)}; "
+                f"allowed: an int in [{-len(shape)}, {len(shape) - 1}]."
+            )
 
     def formula(self) -> str:
         return f"Q from QR of N(0, 1), W W^T = {self.gain:g}^2 I"
@@ -427,6 +547,8 @@ class Orthogonal(Scheme):
         cols = math.prod(shape[1:])
         if rows * cols == 0:
             return np.zeros(tuple(shape))
+        if self.column_axis is not None:
+            return self.gain * orthogonal_along(shape, self.column_axis, stream.normal(rows * cols))
         q = orthogonal_matrix(rows, cols, stream.normal(rows * cols))
         return (self.gain * q).reshape(shape)
 
@@ -449,6 +571,11 @@ class DeltaOrthogonal(Scheme):
     (and the tap that torch's ``padding="same"`` aligns with the input; for odd ``k`` it
     equals :class:`Dirac`'s ``k // 2``).
 
+    ``column_axis=None`` reads the torch layout above. An int reads JAX's and Keras's
+    ``(*k, in, out)`` (:meth:`for_layout` sets -1 for them): the centre tap holds
+    ``gain * Q``, ``Q`` an ``(in, out)`` matrix from :class:`Orthogonal` with that
+    ``column_axis`` (``in <= out``; ``groups`` must be 1), as ``jax.nn.initializers``.
+
     >>> w = DeltaOrthogonal().sample((4, 2, 3, 3), Stream(0))
     >>> centre = w[:, :, 1, 1]
     >>> bool(np.allclose(centre.T @ centre, np.eye(2)))
@@ -459,10 +586,17 @@ class DeltaOrthogonal(Scheme):
 
     gain: float = 1.0
     groups: int = 1
+    column_axis: int | None = None
 
     def __post_init__(self) -> None:
         check_real("gain", self.gain)
         check_int("groups", self.groups, minimum=1)
+        _check_column_axis(self.column_axis)
+        if self.column_axis is not None and self.groups != 1:
+            raise ValueError(
+                f"groups={self.groups} with column_axis={self.column_axis} is not valid; "
+                "the (*k, in, out) layout has no groups: allowed: groups=1."
+            )
 
     @property
     def name(self) -> str:
@@ -471,7 +605,20 @@ class DeltaOrthogonal(Scheme):
             params["gain"] = self.gain
         if self.groups != 1:
             params["groups"] = self.groups
+        if self.column_axis is not None:
+            params["column_axis"] = self.column_axis
         return _call_name("delta_orthogonal", **params) if params else "delta_orthogonal"
+
+    def for_layout(self, layout: Layout) -> DeltaOrthogonal:
+        check_choice("layout", layout, LAYOUTS)
+        if self.column_axis is not None or layout == "torch":
+            return self
+        if self.groups != 1:
+            raise ValueError(
+                f"scheme {self.name!r} on a {layout} kernel (*k, in, out): groups="
+                f"{self.groups} is not valid there; allowed: groups=1."
+            )
+        return dataclasses.replace(self, column_axis=-1)
 
     def formula(self) -> str:
         g = "" if self.gain == 1.0 else f"{self.gain:g} * "
@@ -485,11 +632,25 @@ class DeltaOrthogonal(Scheme):
 
     def check_shape(self, shape: Sequence[int]) -> None:
         shape = tuple(shape)
+        layout = "(out, in, *kernel)" if self.column_axis is None else "(*kernel, in, out)"
         if len(shape) not in (3, 4, 5):
             raise ValueError(
                 f"scheme 'delta_orthogonal' needs a 3, 4 or 5-D convolution weight "
-                f"(out, in, *kernel); got shape {shape}."
+                f"{layout}; got shape {shape}."
             )
+        if self.column_axis is not None:
+            if shape[-1] < shape[-2]:
+                raise ValueError(
+                    f"scheme 'delta_orthogonal' needs out_channels >= in_channels (an isometry "
+                    f"can not reduce the dimension); got shape {shape} {layout}: "
+                    f"{shape[-1]} < {shape[-2]}."
+                )
+            if not -2 <= self.column_axis < 2:
+                raise ValueError(
+                    f"column_axis={self.column_axis} is not valid: it names an axis of the "
+                    "(in, out) centre matrix; allowed: -2, -1, 0 or 1."
+                )
+            return
         if shape[0] % self.groups:
             raise ValueError(
                 f"groups={self.groups} does not divide dim 0 of shape {shape}; "
@@ -505,6 +666,13 @@ class DeltaOrthogonal(Scheme):
     def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
         self.check_shape(shape)
         out = np.zeros(tuple(shape))
+        if self.column_axis is not None:
+            matrix = tuple(shape[-2:])
+            if math.prod(matrix):
+                centre = tuple((k - 1) // 2 for k in shape[:-2])
+                normals = stream.normal(math.prod(matrix))
+                out[centre] = self.gain * orthogonal_along(matrix, self.column_axis, normals)
+            return out
         rows, cols = shape[0] // self.groups, shape[1]
         if rows * cols == 0:
             return out
@@ -526,14 +694,21 @@ class Eye(Scheme):
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
 
+    gain: float = 1.0
     random = False
+
+    def __post_init__(self) -> None:
+        check_real("gain", self.gain)
 
     @property
     def name(self) -> str:
-        return "eye"
+        return "eye" if self.gain == 1.0 else _call_name("eye", gain=self.gain)
 
     def formula(self) -> str:
-        return "W = I"
+        return "W = I" if self.gain == 1.0 else f"W = {self.gain:g} I"
+
+    def statistics(self, fans: Fans | None) -> dict[str, float]:
+        return {"gain": self.gain}
 
     def check_shape(self, shape: Sequence[int]) -> None:
         if len(shape) != 2:
@@ -541,7 +716,7 @@ class Eye(Scheme):
 
     def sample(self, shape: Sequence[int], stream: Stream, fans: Fans | None = None) -> np.ndarray:
         self.check_shape(shape)
-        return np.eye(*shape)
+        return self.gain * np.eye(*shape)
 
 
 @dataclass(frozen=True)
@@ -709,19 +884,19 @@ def constant(value=0.0):
     return Constant(value)
 
 
-def orthogonal(gain=1.0):
-    """Orthogonal matrix times gain (Saxe et al. 2013)."""
-    return Orthogonal(gain)
+def orthogonal(gain=1.0, column_axis=None):
+    """Orthogonal matrix times gain (Saxe et al. 2013); ``column_axis``: Keras/JAX flattening."""
+    return Orthogonal(gain, column_axis)
 
 
-def delta_orthogonal(gain=1.0, groups=1):
+def delta_orthogonal(gain=1.0, groups=1, column_axis=None):
     """Delta-orthogonal convolution kernel (Xiao et al. 2018): orthogonal centre, zeros around."""
-    return DeltaOrthogonal(gain, groups)
+    return DeltaOrthogonal(gain, groups, column_axis)
 
 
-def eye():
-    """Identity matrix."""
-    return Eye()
+def eye(gain=1.0):
+    """Identity matrix times gain."""
+    return Eye(gain)
 
 
 def dirac(groups=1):
@@ -734,35 +909,6 @@ def sparse(sparsity=0.1, std=0.01):
     return Sparse(sparsity, std)
 
 
-def _keras_uniform(minval=-0.05, maxval=0.05):
-    return Uniform(minval, maxval)
-
-
-def _keras_normal(mean=0.0, stddev=0.05):
-    return Normal(mean, stddev)
-
-
-def _keras_truncated(mean=0.0, stddev=0.05):
-    return TruncNormal(mean, stddev, mean - 2.0 * stddev, mean + 2.0 * stddev)
-
-
-def _jax_uniform(scale=0.01):
-    return Uniform(0.0, scale)
-
-
-def _jax_normal(stddev=0.01):
-    return Normal(0.0, stddev)
-
-
-def _jax_truncated(stddev=0.01, lower=-2.0, upper=2.0):
-    return TruncNormal(0.0, stddev, lower * stddev, upper * stddev)
-
-
-def _jax_delta_orthogonal(scale=1.0):
-    # JAX names the gain ``scale``; its column_axis is the layout's (torch layout here).
-    return DeltaOrthogonal(scale)
-
-
 SCHEMES: dict[str, Callable[..., Scheme]] = {
     f.__name__: f
     for f in (
@@ -771,8 +917,6 @@ SCHEMES: dict[str, Callable[..., Scheme]] = {
         orthogonal, delta_orthogonal, eye, dirac, sparse,
     )
 }  # fmt: skip
-
-_TRUNC = {"distribution": "truncated_normal"}
 
 #: Other spellings: name -> (canonical preset, fixed keyword arguments). Lower-case lookups
 #: also strip a trailing "_" (torch's in-place spelling).
@@ -809,49 +953,15 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     },
     "glorot_normal": ("xavier_normal", {}),
     "glorot_uniform": ("xavier_uniform", {}),
-    # Keras class names: *Normal is truncated.
-    "HeNormal": ("he_normal", _TRUNC),
-    "HeUniform": ("he_uniform", {}),
-    "GlorotNormal": ("xavier_normal", _TRUNC),
-    "GlorotUniform": ("xavier_uniform", {}),
-    "LecunNormal": ("lecun_normal", _TRUNC),
-    "LecunUniform": ("lecun_uniform", {}),
-    "VarianceScaling": ("variance_scaling", {}),
-    "Zeros": ("zeros", {}),
-    "Ones": ("ones", {}),
-    "Constant": ("constant", {}),
-    "Orthogonal": ("orthogonal", {}),
-    "Identity": ("eye", {}),
-    "RandomNormal": ("keras.random_normal", {}),
-    "RandomUniform": ("keras.random_uniform", {}),
-    "TruncatedNormal": ("keras.truncated_normal", {}),
 }
 
-#: Namespaced presets of Keras and JAX (``keras.he_normal``, ``jax.glorot_normal``, ...).
-_NAMESPACED: dict[str, Callable[..., Scheme]] = {
-    "keras.random_normal": _keras_normal,
-    "keras.random_uniform": _keras_uniform,
-    "keras.truncated_normal": _keras_truncated,
-    "jax.normal": _jax_normal,
-    "jax.uniform": _jax_uniform,
-    "jax.truncated_normal": _jax_truncated,
-    "jax.delta_orthogonal": _jax_delta_orthogonal,
-}
-for _ns in ("keras", "jax"):
-    for _base, _canonical in (
-        ("he_normal", "he_normal"), ("kaiming_normal", "he_normal"),
-        ("glorot_normal", "xavier_normal"), ("xavier_normal", "xavier_normal"),
-        ("lecun_normal", "lecun_normal"),
-    ):  # fmt: skip
-        ALIASES[f"{_ns}.{_base}"] = (_canonical, _TRUNC)
-    for _base, _canonical in (
-        ("he_uniform", "he_uniform"), ("kaiming_uniform", "he_uniform"),
-        ("glorot_uniform", "xavier_uniform"), ("xavier_uniform", "xavier_uniform"),
-        ("lecun_uniform", "lecun_uniform"), ("variance_scaling", "variance_scaling"),
-        ("zeros", "zeros"), ("ones", "ones"), ("constant", "constant"),
-        ("orthogonal", "orthogonal"), ("identity", "eye"),
-    ):  # fmt: skip
-        ALIASES[f"{_ns}.{_base}"] = (_canonical, {})
+
+def _native() -> dict[str, Callable[..., Scheme]]:
+    """Keras's and JAX's own spellings (``HeNormal``, ``keras.he_normal``, ``jax.orthogonal``):
+    :mod:`initlab.spellings`, imported on first use."""
+    from initlab.spellings import registry
+
+    return registry()
 
 
 def scheme_names() -> tuple[str, ...]:
@@ -860,15 +970,15 @@ def scheme_names() -> tuple[str, ...]:
     >>> {"he_normal", "HeNormal", "jax.he_normal", "xavier"} <= set(scheme_names())
     True
     """
-    return (*SCHEMES, *_NAMESPACED, *ALIASES)
+    return (*SCHEMES, *ALIASES, *_native())
 
 
 def _lookup(name: str) -> tuple[Callable[..., Scheme], dict[str, Any]]:
+    if name in _native():  # Keras and JAX names are case-sensitive, as in Keras and JAX
+        return _native()[name], {}
     for candidate in (name, name.rstrip("_"), name.lower(), name.lower().rstrip("_")):
         if candidate in SCHEMES:
             return SCHEMES[candidate], {}
-        if candidate in _NAMESPACED:
-            return _NAMESPACED[candidate], {}
         if candidate in ALIASES:
             canonical, fixed = ALIASES[candidate]
             factory, more = _lookup(canonical)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from initlab import schemes
+from initlab.spellings import registry
 
 
 def scheme_rows() -> list[dict[str, Any]]:
@@ -23,22 +25,32 @@ def scheme_rows() -> list[dict[str, Any]]:
     True
     """
     groups: dict[tuple[str, str], list[str]] = {}
-    for name in (*schemes.SCHEMES, *schemes._NAMESPACED):
+    for name in schemes.SCHEMES:
         groups[(name, "{}")] = [name]
     for alias, (canonical, fixed) in schemes.ALIASES.items():
         groups.setdefault((canonical, json.dumps(fixed, sort_keys=True)), []).append(alias)
+    by_factory: dict[int, list[str]] = {}
+    for name, factory in registry().items():  # Keras's and JAX's own names
+        by_factory.setdefault(id(factory), []).append(name)
     rows = []
     for (_, fixed), names in groups.items():
-        resolved = schemes.get_scheme(names[0])
-        rows.append(
-            {
-                "names": names,
-                "resolves_to": resolved.name,
-                "formula": resolved.formula(),
-                "fixed": json.loads(fixed),
-            }
-        )
+        rows.append(_row(names, json.loads(fixed)))
+    for names in by_factory.values():
+        rows.append(_row(names, {}))
     return rows
+
+
+def _row(names: list[str], fixed: dict[str, Any]) -> dict[str, Any]:
+    try:
+        resolved = schemes.get_scheme(names[0])
+    except ValueError:  # JAX's constant(value) and variance_scaling(scale, mode, ...)
+        factory = registry()[names[0]]
+        params = ", ".join(inspect.signature(factory).parameters)
+        doc = (factory.__doc__ or "").strip().split("\n")[0]
+        return {"names": names, "resolves_to": f"{names[0]}({params})", "formula": doc,
+                "fixed": fixed}  # fmt: skip
+    return {"names": names, "resolves_to": resolved.name, "formula": resolved.formula(),
+            "fixed": fixed}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(
         "Unqualified *_normal names are plain normals (torch); Keras class names and "
-        "keras./jax. names are truncated normals. Arguments: 'he_uniform(mode=fan_out)'."
+        "keras./jax. names are Keras's and JAX's initializers, with their arguments and "
+        "meaning (docs/keras_jax.md). Arguments: 'he_uniform(mode=fan_out)'."
     )
     return 0
