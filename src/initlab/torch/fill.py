@@ -22,6 +22,7 @@ import torch
 from initlab.fans import Fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import Scheme, get_scheme
+from initlab.torch.distributed import is_dtensor  # issue 14
 
 __all__ = ["ENCODINGS", "draw_", "fill_", "numpy_view"]
 
@@ -70,6 +71,11 @@ def draw_(
     >>> w.dtype, bool(w.abs().max() < 0.2)
     (torch.bfloat16, True)
     """
+    if is_dtensor(tensor):  # issue 14: this rank's shard, drawn by its global offsets
+        from initlab.torch.distributed import draw_sharded_
+
+        return draw_sharded_(tensor, draw, stream, offset=offset, precision=precision,
+                             threads=threads)  # fmt: skip
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
     encoding = ENCODINGS.get(tensor.dtype)
@@ -145,6 +151,11 @@ def fill_(
     True
     """
     resolved = _resolve(scheme) if isinstance(scheme, str) else get_scheme(scheme)
+    if is_dtensor(tensor):  # issue 14: this rank's shard of the whole tensor's values
+        from initlab.torch.distributed import fill_sharded_
+
+        return fill_sharded_(tensor, resolved, seed=seed, name=name, fans=fans,
+                             precision=precision)  # fmt: skip
     shape = tuple(tensor.shape)
     spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
     if spec is None:

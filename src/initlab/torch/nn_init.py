@@ -53,6 +53,7 @@ from initlab._validation import check_choice, check_real
 from initlab.fans import compute_fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
+from initlab.torch.distributed import is_dtensor  # issue 14
 from initlab.torch.fill import ENCODINGS, draw_, numpy_view
 
 __all__ = [
@@ -167,7 +168,7 @@ def _fast_fill(
     if tensor.numel() == 0:
         return tensor
     key = _default_key()
-    if not tensor.is_contiguous():
+    if not tensor.is_contiguous() or is_dtensor(tensor):  # issue 14: a DTensor by its shard
         spec = Draw(distribution, loc, scale, low, high, clip)
         return draw_(tensor, spec, Stream.from_key(key))
     fill = _FASTRNG_FILL[0]
@@ -181,6 +182,8 @@ def _fast_fill(
 
 
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+#: Issue 14: functions that need the whole matrix run on it whole on each rank of a DTensor.
+_WHOLE_MATRIX = ("orthogonal_", "sparse_", "eye_", "dirac_")
 
 
 def _torch_function(fn: _F) -> _F:
@@ -194,6 +197,10 @@ def _torch_function(fn: _F) -> _F:
             return fn(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         tensor = bound.arguments["tensor"]
+        if fn.__name__ in _WHOLE_MATRIX and is_dtensor(tensor):  # issue 14
+            from initlab.torch.distributed import run_on_whole_
+
+            return run_on_whole_(fn, tensor, bound.arguments)
         if torch.overrides.has_torch_function_variadic(tensor):
             return torch.overrides.handle_torch_function(wrapper, (tensor,), **bound.arguments)
         return fn(*args, **kwargs)

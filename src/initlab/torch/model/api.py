@@ -42,6 +42,7 @@ from initlab.schemes import (
     get_scheme,
     scheme_names,
 )
+from initlab.torch.distributed import is_dtensor  # issue 14
 from initlab.torch.fill import fill_
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
@@ -358,6 +359,13 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
     for plan in plans:
         p = plan.param
         writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
+        if writes and is_dtensor(p):  # issue 14: a shard initlab cannot write (meta, Partial)
+            from initlab.torch.distributed import unsupported_reason
+
+            reason = unsupported_reason(p)
+            if reason is not None:
+                failures.append((plan.name, reason))
+                continue
         if p.is_meta and len(writes) != len(plan.blocks):
             reasons = {b.reason for b in plan.blocks if b not in writes}
             failures.append((plan.name, (
@@ -453,6 +461,10 @@ def _undo(undo: list) -> None:
 
 
 def _view(p: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor:
+    if is_dtensor(p):  # issue 14: this rank's part of the block (what is measured here)
+        from initlab.torch.distributed import local_region
+
+        return local_region(p, rows)[0]
     t = p.detach()
     if t.dim() == 0:  # a scalar as one element: the stream's value 0 either way
         return t.view(1)
@@ -463,6 +475,9 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
     for plan in plans:
         target = plan.param.detach()
         for block in plan.blocks:
+            if is_dtensor(plan.param):  # issue 14: this rank's shard, by global offsets
+                _write_sharded(plan.param, block, seed, progress)
+                continue
             view = _view(plan.param, block.spec.rows)
             if block.values is not None:
                 with torch.no_grad():
@@ -477,6 +492,19 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
                         target[row].zero_()
             if progress is not None:
                 progress(math.prod(block.shape))
+
+
+def _write_sharded(param: torch.Tensor, block: _Block, seed: int, progress: Any) -> None:
+    """Issue 14: ``_write`` of one block of a DTensor parameter, on this rank's shard."""
+    from initlab.torch.distributed import write_block_
+
+    if block.values is None and block.choice is None:
+        return
+    scheme = block.choice.scheme if block.choice is not None else None
+    write_block_(param, block.spec.rows, scheme=scheme, seed=seed, name=block.stream,
+                 fans=block.fans, values=block.values, zero_rows=block.spec.zero_rows)  # fmt: skip
+    if progress is not None:
+        progress(math.prod(block.shape))
 
 
 def _measure(view: torch.Tensor) -> tuple[float | None, float | None]:
