@@ -9,6 +9,7 @@ scenario, and rank 0 also saves the anchor tensors (``anchor.pt``) for the cross
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -19,68 +20,32 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 import initlab
 import initlab.torch as init
+from initlab.torch.model import InitError
 
 SEED = 7
 
 
-class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.wq, self.wk = nn.Linear(dim, dim, bias=False), nn.Linear(dim, dim, bias=False)
-        self.wv, self.wo = nn.Linear(dim, dim, bias=False), nn.Linear(dim, dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q, k, v = (w(x).view(b, t, self.heads, -1).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.wo(y.transpose(1, 2).reshape(b, t, -1))
+def _benchmark():
+    """The torchtitan-style model and its parallelization, from the benchmark (one copy)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed_init.py"
+    spec = importlib.util.spec_from_file_location("distributed_init", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["distributed_init"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+_BENCH = _benchmark()
+fsdp, tensor_parallel = _BENCH.fsdp, _BENCH.tensor_parallel
 
 
-class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, hidden: int) -> None:
-        super().__init__()
-        self.attention_norm, self.ffn_norm = nn.RMSNorm(dim), nn.RMSNorm(dim)
-        self.attention = Attention(dim, heads)
-        self.feed_forward = FeedForward(dim, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.attention_norm(x))
-        return x + self.feed_forward(self.ffn_norm(x))
-
-
-class Transformer(nn.Module):
-    """A torchtitan-style Llama: odd vocabulary and hidden sizes (not divisible by 2 or 4)."""
-
-    def __init__(self, vocab: int = 37, dim: int = 24, heads: int = 2, hidden: int = 50,
-                 layers: int = 2) -> None:  # fmt: skip
-        super().__init__()
-        self.tok_embeddings = nn.Embedding(vocab, dim)
-        self.layers = nn.ModuleDict({str(i): Block(dim, heads, hidden) for i in range(layers)})
-        self.norm = nn.RMSNorm(dim)
-        self.output = nn.Linear(dim, vocab, bias=False)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.tok_embeddings(tokens)
-        for layer in self.layers.values():
-            h = layer(h)
-        return self.output(self.norm(h))
+def Transformer() -> nn.Module:
+    """Odd sizes (37 tokens, width 24, hidden 50: not divisible by 4), a padding row."""
+    return _BENCH.Transformer(vocab=37, dim=24, heads=2, hidden=50, layers=2, padding_idx=5)
 
 
 class WithMHA(nn.Module):
@@ -95,36 +60,6 @@ class WithMHA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, _ = self.attn(x, x, x)
         return self.fc(torch.relu(y)) + self.conv(y.transpose(1, 2)).mean()
-
-
-def fsdp(model: nn.Module, mesh) -> nn.Module:
-    from torch.distributed.fsdp import fully_shard
-
-    for block in getattr(model, "layers", {}).values():
-        fully_shard(block, mesh=mesh)
-    return fully_shard(model, mesh=mesh)
-
-
-def tensor_parallel(model: Transformer, mesh) -> Transformer:
-    from torch.distributed.tensor.parallel import (
-        ColwiseParallel,
-        RowwiseParallel,
-        parallelize_module,
-    )
-
-    plan = {
-        "attention.wq": ColwiseParallel(),
-        "attention.wk": ColwiseParallel(),
-        "attention.wv": ColwiseParallel(),
-        "attention.wo": RowwiseParallel(),
-        "feed_forward.w1": ColwiseParallel(),
-        "feed_forward.w3": ColwiseParallel(),
-        "feed_forward.w2": RowwiseParallel(),
-    }
-    for block in model.layers.values():
-        parallelize_module(block, mesh, plan)
-    parallelize_module(model, mesh, {"output": ColwiseParallel()})
-    return model
 
 
 def gathered(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -181,6 +116,31 @@ def scenario_init(build, parallelize, **kwargs) -> dict:
     return {"problems": problems, "placements": placements(model)}
 
 
+def scenario_meta_plan(mesh) -> dict:
+    """Planning on the sharded model still on the meta device: global shapes and fans, fx
+    discovery through FSDP2; writing it is refused with the recipe, nothing changed."""
+    _, ref_report = reference(Transformer)
+    with torch.device("meta"):
+        model = fsdp(Transformer(), mesh)
+    report = initlab.init(model, seed=SEED, dry_run=True)
+    problems = []
+    if fans(report) != fans(ref_report):
+        problems.append(f"dry-run report differs: {fans(report)} vs {fans(ref_report)}")
+    shapes = {r.parameter: r.shape for r in report.rows}
+    if shapes["tok_embeddings.weight"] != (37, 24):
+        problems.append(f"report shape {shapes['tok_embeddings.weight']}, not global (37, 24)")
+    try:
+        initlab.init(model, seed=SEED)
+        problems.append("init of a meta sharded model did not raise")
+    except InitError as error:
+        message = str(error)
+        if "to_empty" not in message:
+            problems.append(f"unclear message: {message}")
+    if not all(p.is_meta for p in model.parameters()):
+        problems.append("a failed init changed the model")
+    return {"problems": problems, "message": message}
+
+
 def scenario_anchor(mesh) -> dict:
     """torch.nn.init and initlab's drop-in on the same DTensor, seeded the same way."""
     from torch.distributed.tensor import Shard, distribute_tensor
@@ -218,7 +178,9 @@ def run(out_dir: Path) -> None:
 
     mesh = init_device_mesh("cpu", (world,))
     attempt("fsdp", lambda: scenario_init(Transformer, lambda m: fsdp(m, mesh)))
-    attempt("fsdp_mha", lambda: scenario_init(WithMHA, lambda m: fsdp(m, mesh)))
+    attempt("fsdp_mha", lambda: scenario_init(
+        WithMHA, lambda m: fsdp(m, mesh), overrides={"fc.weight": torch.nn.init.eye_}))  # fmt: skip
+    attempt("meta_plan", lambda: scenario_meta_plan(mesh))
     attempt("fsdp_orthogonal", lambda: scenario_init(
         Transformer, lambda m: fsdp(m, mesh), scheme="orthogonal"))  # fmt: skip
     attempt("fsdp_residual", lambda: scenario_init(
@@ -230,8 +192,9 @@ def run(out_dir: Path) -> None:
             return fsdp(tensor_parallel(m, mesh2["tp"]), mesh2["dp"])
 
         attempt("fsdp_tp", lambda: scenario_init(Transformer, fsdp_tp))
-        attempt("fsdp_tp_uniform", lambda: scenario_init(
-            Transformer, fsdp_tp, distribution="truncated_normal"))  # fmt: skip
+        attempt("fsdp_tp_snapshot", lambda: scenario_init(
+            Transformer, fsdp_tp, distribution="truncated_normal", atomic="snapshot",
+            residual="zero_last"))  # fmt: skip
 
     def lsuv() -> dict:
         with torch.device("meta"):

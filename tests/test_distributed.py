@@ -83,7 +83,7 @@ def worlds(tmp_path_factory) -> dict[int, tuple[dict, dict]]:
 SCENARIOS = [
     (2, "fsdp"), (2, "fsdp_mha"), (2, "fsdp_orthogonal"), (2, "fsdp_residual"), (2, "lsuv"),
     (4, "fsdp"), (4, "fsdp_mha"), (4, "fsdp_orthogonal"), (4, "fsdp_residual"), (4, "lsuv"),
-    (4, "fsdp_tp"), (4, "fsdp_tp_uniform"),
+    (2, "meta_plan"), (4, "meta_plan"), (4, "fsdp_tp"), (4, "fsdp_tp_snapshot"),
 ]  # fmt: skip
 
 
@@ -174,3 +174,57 @@ def test_block_rows_of_a_layout():
     part, block = layout.rows(6, 10)  # the block of rows 6-9: local rows 2-3 are its rows 0-1
     assert part == slice(2, 4) and block.indices[0].tolist() == [0, 1]
     assert block.global_shape == (4, 2)
+
+
+# --------------------------------------------------------------------------------------
+# Writing a shard, one process: a local tensor filled from its layout equals the same
+# elements of the whole fill (both drawing strategies, half precision, non-contiguous)
+# --------------------------------------------------------------------------------------
+
+LAYOUTS = [
+    ((300, 50), (2, 2), (1, 0), (Shard(0), Shard(1))),  # rows of 25 of 50: band buffer
+    ((300, 50), (4,), (3,), (Shard(0),)),  # 75 whole rows: one run
+    ((64, 40, 3), (2, 2), (0, 1), (_StridedShard(0, split_factor=2), Shard(0))),
+    ((7, 9000), (3,), (2,), (Shard(1),)),  # long runs far apart: one draw per run
+    ((37, 24), (2, 2), (1, 1), (Replicate(), Shard(0))),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", LAYOUTS)
+def test_draw_on_layout_equals_whole_fill(case, dtype, monkeypatch):
+    from initlab.rng import Draw, Stream
+    from initlab.torch import distributed
+    from initlab.torch.fill import draw_
+
+    shape, mesh_shape, coordinate, placements = case
+    layout = placement_layout(shape, mesh_shape, coordinate, placements)
+    draw, stream = Draw("truncated_normal", scale=0.5, low=-2.0, high=2.0), Stream(3, "w")
+    whole = draw_(torch.empty(shape, dtype=dtype), draw, stream)
+    expected = whole[np.ix_(*layout.indices)]
+    for call_cost in (0, 1 << 30):  # never / always worth a band buffer
+        monkeypatch.setattr(distributed, "CALL_COST", call_cost)
+        local = torch.empty(layout.local_shape, dtype=dtype)
+        distributed.draw_on_layout_(local, layout, draw, stream)
+        assert torch.equal(local, expected), call_cost
+    if len(shape) >= 2:  # a non-contiguous local tensor (a transposed buffer)
+        local = torch.empty(layout.local_shape[::-1], dtype=dtype).transpose(0, -1)
+        local = local if local.shape == expected.shape else torch.empty_like(expected)
+        distributed.draw_on_layout_(local, layout, draw, stream)
+        assert torch.equal(local, expected)
+
+
+def test_whole_matrix_schemes_keep_their_part():
+    """Orthogonal: every rank computes the whole matrix from the same stream, keeps its rows."""
+    from initlab.schemes import get_scheme
+    from initlab.torch import distributed
+    from initlab.torch.fill import fill_
+
+    whole = fill_(torch.empty(12, 20), "orthogonal", seed=1, name="w")
+    parts = []
+    for c in range(3):
+        layout = placement_layout((12, 20), (3,), (c,), (Shard(1),))
+        local = torch.empty(layout.local_shape)
+        distributed.fill_on_layout_(local, layout, get_scheme("orthogonal"), seed=1, name="w")
+        parts.append(local)
+    assert torch.equal(torch.cat(parts, dim=1), whole)

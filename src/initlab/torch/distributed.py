@@ -46,6 +46,7 @@ import torch
 from initlab.rng import Draw, Stream
 
 __all__ = [
+    "META_DTENSOR",
     "ShardLayout",
     "copy_global_",
     "draw_sharded_",
@@ -63,6 +64,14 @@ BAND = 1 << 22
 #: Per-call overhead of one draw, in elements' worth of drawing: a band that draws fewer
 #: extra elements than this per run it saves is drawn as one band.
 CALL_COST = 4096
+
+
+#: Why a DTensor on the meta device is not initialized (FSDP2 and tensor parallelism keep
+#: references to their parameters: initlab writes them in place, it does not replace them).
+META_DTENSOR = (
+    "a DTensor on the meta device: materialize the sharded model first with "
+    "model.to_empty(device=...), then call initlab.init"
+)
 
 
 def is_dtensor(tensor: Any) -> bool:
@@ -227,11 +236,7 @@ def shard_layout(tensor: Any) -> ShardLayout:
 def unsupported_reason(tensor: Any) -> str | None:
     """Why initlab cannot write this DTensor's shard (None when it can)."""
     if tensor.is_meta:
-        return (
-            "a DTensor on the meta device: materialize the sharded model first with "
-            "model.to_empty(device=...) (FSDP2 and tensor parallelism keep references to "
-            "their parameters, so initlab writes them in place and does not replace them)"
-        )
+        return META_DTENSOR
     try:
         shard_layout(tensor)
     except (ValueError, RuntimeError) as error:

@@ -42,7 +42,7 @@ from initlab.schemes import (
     get_scheme,
     scheme_names,
 )
-from initlab.torch.distributed import is_dtensor  # issue 14
+from initlab.torch.distributed import META_DTENSOR, is_dtensor  # issue 14
 from initlab.torch.fill import fill_
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
@@ -359,7 +359,7 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
     for plan in plans:
         p = plan.param
         writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
-        if writes and is_dtensor(p):  # issue 14: a shard initlab cannot write (meta, Partial)
+        if writes and is_dtensor(p) and not p.is_meta:  # issue 14: a shard initlab can't write
             from initlab.torch.distributed import unsupported_reason
 
             reason = unsupported_reason(p)
@@ -743,6 +743,9 @@ def init(
     plans, failures = _plan(model, found, model_scheme, resolved, excluded, settings)
     target = _target_device(model, device)
     failures += _validate(plans, target)
+    if not dry_run:  # issue 14: initlab cannot materialize a sharded meta parameter itself
+        failures += [(p.name, META_DTENSOR) for p in plans if p.writes and is_dtensor(p.param)
+                     and p.param.is_meta]  # fmt: skip
     if failures:
         raise InitError(failures)
     # ---- issue 6: residual-aware policy, planned (and checked) before anything is written --
