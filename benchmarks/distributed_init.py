@@ -5,10 +5,10 @@ RMSNorm, output head) is built on the meta device, sharded, materialized with
 ``to_empty(device="cpu")`` and initialized with ``initlab.init(model, seed=0)``, on gloo ranks
 started here (one process per rank, torchrun's environment variables). Rows:
 
-* ``one process``: the same model without torch.distributed (meta -> to_empty -> init);
-* ``FSDP2 x k``: ``fully_shard`` per block and at the root on a 1-D mesh of ``k`` ranks;
-* ``FSDP2 x 2 + TP x 2``: tensor parallelism (Colwise/Rowwise) on the inner mesh dimension,
-  FSDP2 on the outer one (strided shards).
+* ``1 process``: the same model without torch.distributed (meta -> to_empty -> init);
+* ``FSDP2 xk``: ``fully_shard`` per block and at the root on a 1-D mesh of ``k`` ranks;
+* ``FSDP2+TP 2x2``: tensor parallelism (Colwise/Rowwise) on the inner dimension of a 2x2
+  mesh, FSDP2 on the outer one (strided shards).
 
 Per rank: wall time of ``initlab.init`` (the slowest rank), CPU time (the mean rank), and the
 peak resident memory growth during it (``ru_maxrss`` after minus before: the pages of the
@@ -36,16 +36,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from torch import nn
 
 ROWS = {  # name: (ranks, layout)
-    "one process": (1, "plain"),
-    "FSDP2 x 1": (1, "fsdp"),
-    "FSDP2 x 2": (2, "fsdp"),
-    "FSDP2 x 4": (4, "fsdp"),
-    "FSDP2 x 2 + TP x 2": (4, "fsdp_tp"),
+    "1 process": (1, "plain"),
+    "FSDP2 x1": (1, "fsdp"),
+    "FSDP2 x2": (2, "fsdp"),
+    "FSDP2 x4": (4, "fsdp"),
+    "FSDP2+TP 2x2": (4, "fsdp_tp"),
 }
 
 
@@ -237,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     console.print(f"Llama-style model: {count / 1e6:.0f}M parameters, float32; sizes {sizes}")
     results = {name: run_row(ranks, layout, sizes) for name, (ranks, layout) in ROWS.items()}
-    base = results["one process"][0]
-    table = Table(title="initlab.init per rank, against one process (one thread each)")
-    for column in ("layout", "ranks", "wall s", "x one", "CPU s", "x one", "shard MiB",
-                   "peak MiB", "x one"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "layout" else "right")
+    base = results["1 process"][0]
+    table = Table(title="initlab.init per rank vs 1 process (1 thread each)", box=box.SIMPLE,
+                  padding=(0, 1), pad_edge=False)  # fmt: skip
+    for column in ("layout", "ranks", "wall s", "x 1", "CPU s", "x 1", "shard MiB",
+                   "peak MiB", "x 1"):  # fmt: skip
+        left = column == "layout"
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     rows = {}
     for name, ranks in results.items():
         wall = max(r["wall"] for r in ranks)

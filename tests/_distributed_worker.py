@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import initlab
 import initlab.torch as init
@@ -93,22 +94,37 @@ def fans(report) -> dict:
     return {(r.parameter, r.part): (r.fan_in, r.fan_out, r.rule, r.activation) for r in report.rows}
 
 
-def sharded_init(build, parallelize, **kwargs) -> tuple[dict, object, nn.Module]:
+class Collectives(TorchDispatchMode):
+    """Records every collective (c10d) operator dispatched while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "c10d" in str(func):
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def sharded_init(build, parallelize, **kwargs) -> tuple[dict, object, nn.Module, list]:
     """meta -> parallelize -> to_empty -> initlab.init, the torchtitan recipe."""
     with torch.device("meta"):
         model = build()
     model = parallelize(model)
     model.to_empty(device="cpu")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), Collectives() as collectives:
         warnings.simplefilter("ignore")
         report = initlab.init(model, seed=SEED, **kwargs)
-    return gathered(model), report, model
+    return gathered(model), report, model, collectives.seen
 
 
 def scenario_init(build, parallelize, **kwargs) -> dict:
     ref, ref_report = reference(build, **kwargs)
-    got, report, model = sharded_init(build, parallelize, **kwargs)
+    got, report, model, collectives = sharded_init(build, parallelize, **kwargs)
     problems = compare(got, ref)
+    if collectives:
+        problems.append(f"initlab.init communicated: {sorted(set(collectives))}")
     if fans(report) != fans(ref_report):
         problems.append(f"report differs: {fans(report)} vs {fans(ref_report)}")
     if report.discovery != ref_report.discovery:

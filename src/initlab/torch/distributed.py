@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 #: Elements of one band buffer (short runs drawn together, then gathered).
-BAND = 1 << 22
+BAND = 1 << 20
 #: Per-call overhead of one draw, in elements' worth of drawing: a band that draws fewer
 #: extra elements than this per run it saves is drawn as one band.
 CALL_COST = 4096
