@@ -48,16 +48,15 @@ from initlab.rng import Draw, Stream
 __all__ = [
     "META_DTENSOR",
     "ShardLayout",
-    "copy_global_",
-    "draw_sharded_",
-    "fill_sharded_",
+    "draw_on_layout_",
+    "fill_on_layout_",
     "is_dtensor",
-    "local_region",
     "placement_layout",
     "shard_layout",
-    "unsupported_reason",
-    "write_block_",
 ]
+# The hooks of fill_, the drop-ins and initlab.init (draw_sharded_, fill_sharded_,
+# copy_global_, write_block_, run_on_whole_, local_region, unsupported_reason) take DTensors
+# and are reached through those public entry points.
 
 #: Elements of one band buffer (short runs drawn together, then gathered).
 BAND = 1 << 20
@@ -212,7 +211,14 @@ def placement_layout(
 
 
 def shard_layout(tensor: Any) -> ShardLayout:
-    """The layout of this rank's shard of the DTensor ``tensor``."""
+    """The layout of this rank's shard of the DTensor ``tensor`` (its global shape, and the
+    global indices of its local positions along each dimension); checked against the local
+    tensor's shape. It needs a process group, so its example runs in tests/test_distributed.py
+    (the same arithmetic without one: :func:`placement_layout`)::
+
+        w = distribute_tensor(torch.empty(37, 24), mesh, [Shard(0)])  # on 4 ranks
+        shard_layout(w).indices[0]  # on rank 3: array([30, 31, 32, 33, 34, 35, 36])
+    """
     spec = tensor._spec
     mesh = spec.mesh
     coordinate = mesh.get_coordinate()
@@ -306,7 +312,17 @@ def draw_on_layout_(
     local: torch.Tensor, layout: ShardLayout, draw: Draw, stream: Stream, **kwargs: Any
 ) -> torch.Tensor:
     """Fill ``local`` (shaped ``layout.local_shape``) with ``draw``'s values of its global
-    elements: value ``offset + g`` of ``stream`` for the element of global flat index ``g``."""
+    elements: value ``offset + g`` of ``stream`` for the element of global flat index ``g``.
+
+    >>> from torch.distributed.tensor import Shard
+    >>> from initlab.torch.fill import draw_
+    >>> draw, stream = Draw("normal", scale=0.02), Stream(0, "w")
+    >>> whole = draw_(torch.empty(6, 4), draw, stream)
+    >>> layout = placement_layout((6, 4), (2,), (1,), (Shard(1),))  # columns 2-3
+    >>> part = draw_on_layout_(torch.empty(6, 2), layout, draw, stream)
+    >>> bool(torch.equal(part, whole[:, 2:]))
+    True
+    """
     if local.numel() == 0:
         return local
     if draw.distribution == "constant":
@@ -380,7 +396,18 @@ def fill_on_layout_(
 ) -> torch.Tensor:
     """:func:`initlab.torch.fill.fill_` of the block ``layout.global_shape`` restricted to the
     local part ``local``: elementwise schemes draw their elements by global index, the others
-    are sampled whole (float64) and the local part copied."""
+    are sampled whole (float64) and the local part copied.
+
+    >>> from torch.distributed.tensor import Shard
+    >>> from initlab.schemes import get_scheme
+    >>> from initlab.torch.fill import fill_
+    >>> whole = fill_(torch.empty(4, 6), "orthogonal", seed=0, name="w")
+    >>> layout = placement_layout((4, 6), (2,), (0,), (Shard(0),))  # rows 0-1
+    >>> part = fill_on_layout_(torch.empty(2, 6), layout, get_scheme("orthogonal"), seed=0,
+    ...                        name="w")
+    >>> bool(torch.equal(part, whole[:2]))
+    True
+    """
     from initlab.torch.fill import ENCODINGS
 
     shape = layout.global_shape

@@ -10,6 +10,10 @@ their float64 values with :meth:`~initlab.schemes.Scheme.sample` and copy them i
 Where the kernel cannot write directly, the values go through a bounded buffer: a tensor on
 another device is filled chunk by chunk on the CPU and copied over, a non-contiguous one
 through a contiguous copy of itself.
+
+A ``DTensor`` (FSDP2, tensor parallelism) gets this rank's shard of the values the whole
+tensor would get, drawn by the shard's global element offsets with no communication
+(:mod:`initlab.torch.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -138,7 +142,8 @@ def fill_(
     The values depend only on ``(seed, name)``, the shape and the fans, never on the dtype
     (they are float32 numbers, rounded to bfloat16/float16 and exact in float64; with
     ``precision="double"`` elementwise schemes draw float64 values instead), the device, the
-    strides or the thread count. Elementwise schemes are drawn straight into the tensor's memory
+    strides, the thread count or the sharding (a DTensor gets its shard of the whole
+    tensor's values). Elementwise schemes are drawn straight into the tensor's memory
     (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
     they are (they have no storage). Returns the tensor.
 

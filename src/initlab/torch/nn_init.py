@@ -28,6 +28,11 @@ Where initlab does more than torch, it says so in the function's docstring:
 * ``sparse_`` draws its zero pattern from ``generator`` too (torch ignores it there);
 * bad arguments get messages that name the parameter, the value and what is allowed.
 
+On a ``DTensor`` (FSDP2, tensor parallelism) the initlab generator draws this rank's shard of
+the values the whole tensor would get, the same on any number of ranks and placements (seed
+every rank alike); ``orthogonal_``, ``sparse_``, ``eye_`` and ``dirac_`` compute the whole
+matrix on each rank and keep its shard (docs/distributed.md).
+
 Like torch, these functions read the fans off the tensor as ``(out, in, *k)``. For the true
 fans of ConvTranspose and grouped convolutions use :func:`initlab.fans.layer_fans` or
 ``initlab.init``, which knows the layer.
