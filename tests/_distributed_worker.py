@@ -208,6 +208,7 @@ def run(out_dir: Path) -> None:
             return fsdp(tensor_parallel(m, mesh2["tp"]), mesh2["dp"])
 
         attempt("fsdp_tp", lambda: scenario_init(Transformer, fsdp_tp))
+        attempt("hsdp", lambda: scenario_init(Transformer, lambda m: fsdp(m, mesh2)))
         attempt("fsdp_tp_snapshot", lambda: scenario_init(
             Transformer, fsdp_tp, distribution="truncated_normal", atomic="snapshot",
             residual="zero_last"))  # fmt: skip

@@ -83,7 +83,7 @@ def worlds(tmp_path_factory) -> dict[int, tuple[dict, dict]]:
 SCENARIOS = [
     (2, "fsdp"), (2, "fsdp_mha"), (2, "fsdp_orthogonal"), (2, "fsdp_residual"), (2, "lsuv"),
     (4, "fsdp"), (4, "fsdp_mha"), (4, "fsdp_orthogonal"), (4, "fsdp_residual"), (4, "lsuv"),
-    (2, "meta_plan"), (4, "meta_plan"), (4, "fsdp_tp"), (4, "fsdp_tp_snapshot"),
+    (2, "meta_plan"), (4, "meta_plan"), (4, "fsdp_tp"), (4, "fsdp_tp_snapshot"), (4, "hsdp"),
 ]  # fmt: skip
 
 
@@ -103,6 +103,8 @@ def test_layouts_really_are_sharded(worlds):
     both = results[0]["fsdp_tp"]["placements"]
     assert "_StridedShard" in both["layers.0.attention.wq.weight"]  # FSDP over TP on dim 0
     assert both["layers.0.attention.wo.weight"] == "(Shard(dim=0), Shard(dim=1))"
+    hybrid = results[0]["hsdp"]["placements"]  # HSDP: replicated on one mesh dimension
+    assert hybrid["output.weight"] == "(Replicate(), Shard(dim=0))"
 
 
 def test_lsuv_refuses_clearly(worlds):

@@ -363,6 +363,8 @@ def _take(values: torch.Tensor, layout: ShardLayout) -> torch.Tensor:
 
 def copy_on_layout_(local: torch.Tensor, layout: ShardLayout, values: Any) -> torch.Tensor:
     """Copy the local part of the whole ``values`` (array or tensor) into ``local``."""
+    if local.numel() == 0:  # nothing here (an uneven shard's last ranks, a rank off the mesh)
+        return local
     if not isinstance(values, torch.Tensor):
         values = torch.from_numpy(np.ascontiguousarray(values))
     if tuple(values.shape) != layout.global_shape:
