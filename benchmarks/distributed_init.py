@@ -178,7 +178,7 @@ def worker(layout: str, sizes: dict, out: Path) -> None:
     initlab.init(Transformer(vocab=8, dim=4, heads=1, hidden=4, layers=1), seed=0)  # warm-up
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wall, cpu = time.perf_counter(), time.process_time()
-    initlab.init(model, seed=0)
+    initlab.init(model, seed=0, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     rank = dist.get_rank() if dist is not None else 0
