@@ -25,6 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import initlab
 import initlab.torch as init
+from initlab.torch import fill_
 from initlab.torch.model import InitError
 
 SEED = 7
@@ -167,6 +168,9 @@ def scenario_anchor(mesh) -> dict:
         torch.manual_seed(SEED)
         fn(weight)
         out[label] = weight.full_tensor()
+    for scheme, dtype in (("he_uniform", torch.float32), ("trunc_normal", torch.bfloat16)):
+        weight = distribute_tensor(torch.empty(37, 24, dtype=dtype), mesh, [Shard(1)])
+        out[f"fill_{scheme}"] = fill_(weight, scheme, seed=SEED, name="w").full_tensor()
     weight = distribute_tensor(torch.empty(24, 37), mesh, [Shard(1)])
     torch.manual_seed(SEED)
     out["initlab_orthogonal"] = init.orthogonal_(weight).full_tensor()

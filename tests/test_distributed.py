@@ -114,7 +114,8 @@ def test_lsuv_refuses_clearly(worlds):
 
 def test_anchor_torch_differs_across_layouts_initlab_does_not(worlds):
     """torch.nn.init on DTensors gives other weights on 2 and 4 ranks (PyTorch #168058);
-    initlab's drop-ins, seeded the same way, give the one-process values on both."""
+    initlab's drop-ins, seeded the same way, and ``fill_`` give the one-process values on
+    both (column shards, float32 and bfloat16)."""
     torch.manual_seed(7)
     single = init.normal_(torch.empty(37, 24))
     torch.manual_seed(7)
@@ -127,6 +128,10 @@ def test_anchor_torch_differs_across_layouts_initlab_does_not(worlds):
     assert torch.equal(two["initlab"], single) and torch.equal(four["initlab"], single)
     assert torch.equal(two["initlab_orthogonal"], single_orthogonal)
     assert torch.equal(four["initlab_orthogonal"], single_orthogonal)
+    for scheme, dtype in (("he_uniform", torch.float32), ("trunc_normal", torch.bfloat16)):
+        whole = init.fill_(torch.empty(37, 24, dtype=dtype), scheme, seed=7, name="w")
+        assert torch.equal(two[f"fill_{scheme}"], whole), scheme  # columns 12 + 12
+        assert torch.equal(four[f"fill_{scheme}"], whole), scheme  # columns 6, 6, 6, 6
 
 
 # --------------------------------------------------------------------------------------
