@@ -10,6 +10,10 @@ their float64 values with :meth:`~initlab.schemes.Scheme.sample` and copy them i
 Where the kernel cannot write directly, the values go through a bounded buffer: a tensor on
 another device is filled chunk by chunk on the CPU and copied over, a non-contiguous one
 through a contiguous copy of itself.
+
+A ``DTensor`` (FSDP2, tensor parallelism) gets this rank's shard of the values the whole
+tensor would get, drawn by the shard's global element offsets with no communication
+(:mod:`initlab.torch.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from initlab.fans import Fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import Scheme, get_scheme
+from initlab.torch.distributed import is_dtensor  # issue 14
 
 __all__ = ["ENCODINGS", "draw_", "fill_", "numpy_view"]
 
@@ -70,6 +75,11 @@ def draw_(
     >>> w.dtype, bool(w.abs().max() < 0.2)
     (torch.bfloat16, True)
     """
+    if is_dtensor(tensor):  # issue 14: this rank's shard, drawn by its global offsets
+        from initlab.torch.distributed import draw_sharded_
+
+        return draw_sharded_(tensor, draw, stream, offset=offset, precision=precision,
+                             threads=threads)  # fmt: skip
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
     encoding = ENCODINGS.get(tensor.dtype)
@@ -132,7 +142,8 @@ def fill_(
     The values depend only on ``(seed, name)``, the shape and the fans, never on the dtype
     (they are float32 numbers, rounded to bfloat16/float16 and exact in float64; with
     ``precision="double"`` elementwise schemes draw float64 values instead), the device, the
-    strides or the thread count. Elementwise schemes are drawn straight into the tensor's memory
+    strides, the thread count or the sharding (a DTensor gets its shard of the whole
+    tensor's values). Elementwise schemes are drawn straight into the tensor's memory
     (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
     they are (they have no storage). Returns the tensor.
 
@@ -145,6 +156,11 @@ def fill_(
     True
     """
     resolved = _resolve(scheme) if isinstance(scheme, str) else get_scheme(scheme)
+    if is_dtensor(tensor):  # issue 14: this rank's shard of the whole tensor's values
+        from initlab.torch.distributed import fill_sharded_
+
+        return fill_sharded_(tensor, resolved, seed=seed, name=name, fans=fans,
+                             precision=precision)  # fmt: skip
     shape = tuple(tensor.shape)
     spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
     if spec is None:

@@ -34,6 +34,13 @@ from torch import nn
 
 from initlab.fans import Fans, compute_fans
 from initlab.schemes import Constant, Orthogonal, Scheme
+from initlab.torch.distributed import (
+    META_DTENSOR,
+    is_dtensor,
+    local_region,
+    unsupported_reason,
+    write_block_,
+)
 from initlab.torch.fill import fill_
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
@@ -289,6 +296,11 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
     for plan in plans:
         p = plan.param
         writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
+        if writes and is_dtensor(p) and not p.is_meta:  # issue 14: a shard initlab can't write
+            reason = unsupported_reason(p)
+            if reason is not None:
+                failures.append((plan.name, reason))
+                continue
         if p.is_meta and len(writes) != len(plan.blocks):
             reasons = {b.reason for b in plan.blocks if b not in writes}
             failures.append((plan.name, (
@@ -379,6 +391,8 @@ def _materialize(model: nn.Module, device: torch.device) -> tuple[list, list[str
 
 
 def _view(p: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor:
+    if is_dtensor(p):  # issue 14: this rank's part of the block (what is measured here)
+        return local_region(p, rows)[0]
     t = p.detach()
     if t.dim() == 0:  # a scalar as one element: the stream's value 0 either way
         return t.view(1)
@@ -389,6 +403,9 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
     for plan in plans:
         target = plan.param.detach()
         for block in plan.blocks:
+            if is_dtensor(plan.param):  # issue 14: this rank's shard, by global offsets
+                _write_sharded(plan.param, block, seed, progress)
+                continue
             view = _view(plan.param, block.spec.rows)
             if block.values is not None:
                 with torch.no_grad():
@@ -403,6 +420,17 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
                         target[row].zero_()
             if progress is not None:
                 progress(math.prod(block.shape))
+
+
+def _write_sharded(param: torch.Tensor, block: _Block, seed: int, progress: Any) -> None:
+    """Issue 14: ``_write`` of one block of a DTensor parameter, on this rank's shard."""
+    if block.values is None and block.choice is None:
+        return
+    scheme = block.choice.scheme if block.choice is not None else None
+    write_block_(param, block.spec.rows, scheme=scheme, seed=seed, name=block.stream,
+                 fans=block.fans, values=block.values, zero_rows=block.spec.zero_rows)  # fmt: skip
+    if progress is not None:
+        progress(math.prod(block.shape))
 
 
 def _measure(view: torch.Tensor) -> tuple[float | None, float | None]:
@@ -634,6 +662,9 @@ def init(
     )  # fmt: skip
     target = _target_device(model, options.device)
     failures += _validate(plans, target)
+    if not options.dry_run:  # issue 14: initlab cannot materialize a sharded meta parameter itself
+        failures += [(p.name, META_DTENSOR) for p in plans if p.writes and is_dtensor(p.param)
+                     and p.param.is_meta]  # fmt: skip
     if failures:
         raise InitError(failures)
     residual_plan = _plan_residual(model, options, found)
