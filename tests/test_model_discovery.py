@@ -226,11 +226,16 @@ def test_bad_example_inputs_raise_naming_them():
 def test_transformer_layer_structure_without_inputs_and_hooks_with_them():
     layer = nn.TransformerEncoderLayer(16, 4, 32, activation="gelu", batch_first=True)
     model = nn.Sequential(nn.Linear(4, 16), nn.TransformerEncoder(layer, 2), nn.Linear(16, 3))
-    found = discover(model)
+    found = discover(model, methods=("fx", "structure"))
     assert found.opaque == ("1",)
     link = found.links["1.layers.0.linear1"]
     assert link.activation.name == "gelu" and link.found_by.startswith("structure")
     assert found.links["1.layers.1.linear2"].kind == "residual"
+    # By default a forward on fake tensors, with inputs read off the first layer, sees it all.
+    faked = discover(model)
+    assert faked.links["1.layers.0.linear1"].found_by == "fake"
+    assert faked.links["1.layers.0.linear1"].activation.name == "gelu"
+    assert faked.links["1.layers.1.linear2"].kind == "residual"
     recorded = discover(model, torch.randn(2, 5, 4))
     assert recorded.links["1.layers.0.linear1"].found_by == "hooks"
     assert recorded.links["1.layers.0.linear1"].activation.name == "gelu"

@@ -54,6 +54,7 @@ from initlab.torch.model.activations import (
     make_activation,
     module_activation,
 )
+from initlab.torch.model.fake import fake_graph
 from initlab.torch.model.graph import (
     ATOMIC_MODULES,
     Graph,
@@ -63,6 +64,7 @@ from initlab.torch.model.graph import (
     record_forward,
     trace_fx,
 )
+from initlab.torch.model.signal import STATISTIC_OPS, feeds_normalization, origin
 
 __all__ = ["Discovery", "LayerLink", "discover", "is_norm"]
 
@@ -329,6 +331,7 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
     on paths to the model's output (``live``; all paths if none of them gets there)."""
     found: list[_End] = []
     seen: set[int] = set()
+    same = _SameSignal(start, classify)
 
     def walk(node: Node, norms: tuple[str, ...]) -> None:
         users = sorted(node.users, key=lambda n: n.index)
@@ -342,7 +345,9 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
             if user.index in seen or (live is not None and user.index not in live):
                 continue
             seen.add(user.index)
-            step = classify.step(user)
+            step = same.step(user, classify.step(user))
+            if step is None:  # a statistic of the signal that normalizes it further on
+                continue
             if step.kind == "pass":
                 walk(user, (*norms, step.norm) if step.norm else norms)
             else:
@@ -353,6 +358,31 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
     if not found and live is not None:
         return _ends(start, classify, None)
     return found
+
+
+class _SameSignal:
+    """Rotary embeddings and written-out normalizations: steps where a signal meets itself
+    (:mod:`initlab.torch.model.signal`) pass it on instead of ending it."""
+
+    def __init__(self, start: list[Node], classify: _Classifier) -> None:
+        self.start = {n.index for n in start}
+        self.memo: dict[int, str | None] = {}
+        self.is_pass = lambda n: classify.step(n).kind == "pass"
+
+    def step(self, node: Node, step: _Step) -> _Step | None:
+        if node.op != "call" or step.kind == "pass":
+            return step
+        if node.target in STATISTIC_OPS and feeds_normalization(
+            node, self.start, self.is_pass, self.memo
+        ):
+            return None
+        if step.kind in ("residual", "product", "activation", "attention", "op"):
+            if origin(node, self.start, self.is_pass, self.memo) == "signal":
+                if node.target in MUL_OPS:
+                    return _Step("pass", node.display, norm=f"normalization ({node.display})")
+                if node.target in ADD_OPS:
+                    return _Step("pass", f"{node.display} of the same signal (rotary)")
+        return step
 
 
 def _consumers(attr: Node) -> list[Node]:
@@ -524,7 +554,7 @@ def discover(
     model: nn.Module,
     example_inputs: Any = None,
     *,
-    methods: tuple[str, ...] = ("fx", "hooks", "structure", "module order"),
+    methods: tuple[str, ...] = ("fx", "fake", "hooks", "structure", "module order"),
 ) -> Discovery:
     """Find what follows every layer of ``model`` (see the module docstring for the methods).
 
@@ -542,7 +572,7 @@ def discover(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={model!r} is not valid; allowed: a torch.nn.Module.")
-    allowed = ("fx", "hooks", "structure", "module order")
+    allowed = ("fx", "fake", "hooks", "structure", "module order")
     for method in methods:
         if method not in allowed:
             from initlab._validation import choice_error
@@ -574,7 +604,11 @@ def discover(
 
     run_graph: Graph | None = None
     need_run = fx_graph is None or bool(fx_graph.opaque)
-    if "hooks" in methods and example_inputs is not None and need_run:
+    on_meta = any(p.is_meta for p in model.parameters())
+    if "fake" in methods and need_run and (example_inputs is None or on_meta):
+        run_graph, note = fake_graph(model, example_inputs)  # issue 11: no compute, no writes
+        notes.append(note)
+    elif "hooks" in methods and example_inputs is not None and need_run:
         try:
             run_graph = record_forward(model, example_inputs)
         except Exception as error:
