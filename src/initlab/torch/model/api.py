@@ -43,11 +43,14 @@ from initlab.schemes import (
     scheme_names,
 )
 from initlab.torch.fill import fill_
+from initlab.torch.model.conventions import NORM_POLICIES, apply_norm_policy
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
+from initlab.torch.model.fake import module_order_warning
+from initlab.torch.model.known import embedding_scheme
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
+from initlab.torch.model.parametrized import layer_context, link_weight_norms
 from initlab.torch.model.report import InitReport, ParamRow
 from initlab.torch.model.rules import (
-    EMBEDDING,
     ONES,
     RECURRENT,
     ZEROS,
@@ -204,8 +207,8 @@ def _block_shape(shape: tuple[int, ...], rows: tuple[int, int] | None) -> tuple[
 def _auto(spec: BlockSpec, mode: str, distribution: str) -> Choice:
     if spec.kind == "recurrent":
         return Choice(RECURRENT, "recurrent", RECURRENT.gain)
-    if spec.kind == "embedding":
-        return Choice(EMBEDDING, "embedding", None)
+    if spec.kind == "embedding":  # issue 11: std 1/sqrt(d), see initlab.torch.model.known
+        return Choice(embedding_scheme(distribution), "embedding", 1.0)
     return weight_choice(spec.known_activation, mode, distribution)
 
 
@@ -291,6 +294,7 @@ def _plan(
                     link = found.param_links[alias]
                     break
         ctx = Context(module, path, local, name, tuple(p.shape), link, settings["custom"])
+        ctx = layer_context(model, ctx, found)  # issue 11: parametrized weights
         try:
             specs = blocks_for(ctx)
         except ValueError as error:
@@ -607,6 +611,7 @@ def init(
     measure: bool = True,
     progress: bool | None = None,
     residual: str | Mapping[str, Any] | None = None,
+    norms: str = "auto",
 ) -> InitReport:
     r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
 
@@ -625,8 +630,10 @@ def init(
     attention logits, next layer)
     ==========================================  =================  ========================
 
-    Embeddings get N(0, 1), recurrent (hidden-to-hidden) gate matrices orthogonal, norms
-    weight 1 and bias 0, PReLU its ``init`` slope, biases ``bias``. Any other registry name
+    Embeddings (and position embeddings, class tokens) get ``std = 1 / sqrt(d)``, ``d`` their
+    width, so that one tied to the output layer gives logits of std about 1; recurrent
+    (hidden-to-hidden) gate matrices orthogonal, norms weight 1 and bias 0 (``norms``),
+    PReLU its ``init`` slope, biases ``bias``. Any other registry name
     (``"he"``, ``"xavier_uniform"``, ``"random"``, ``"zeros"``, ``"orthogonal"``, Keras and
     JAX spellings, ``"he_uniform(mode=fan_out)"``) applies to every weight model-wide, with
     each layer's true fans (grouped and transposed convolutions, q/k/v and gates apart).
@@ -653,6 +660,9 @@ def init(
         else CPU). atomic: ``"validate"`` or ``"snapshot"`` (see the module docstring).
     measure: record each written block's std and mean in the report.
     progress: show a progress bar (None: only for models over 50M elements).
+    norms: ``"auto"`` (norm weights 1 and biases 0, but a norm weight that is all zeros,
+        a model's deliberate zero-init of a residual block's last norm, is kept), ``"reset"``
+        (always 1 and 0) or ``"keep"`` (norm parameters left as they are).
     residual: a residual-aware policy applied after the weights are written
         (:mod:`initlab.torch.residual`): ``"zero_last"`` (Goyal et al. 2017), ``"fixup"``
         (Zhang et al. 2019) or ``"gpt2"`` (projections by ``1/sqrt(N)``), or a dict with
@@ -694,6 +704,7 @@ def init(
         )
     bias_policy = _bias_policy(bias)
     check_choice("custom", custom, CUSTOM_POLICIES)
+    check_choice("norms", norms, NORM_POLICIES)
     check_choice("atomic", atomic, ATOMIC_MODES)
     for flag, value in (("dry_run", dry_run), ("include_frozen", include_frozen),
                         ("measure", measure)):  # fmt: skip
@@ -713,6 +724,8 @@ def init(
 
     found = discover(model, example_inputs)
     plans, failures = _plan(model, found, model_scheme, resolved, excluded, settings)
+    apply_norm_policy(plans, norms)  # issue 11: zero-initialized norms kept
+    link_weight_norms(plans, seed)  # issue 11: weight_norm's g = ||v||
     target = _target_device(model, device)
     failures += _validate(plans, target)
     if failures:
@@ -729,6 +742,9 @@ def init(
     # ---- end issue 6 ------------------------------------------------------------------------
 
     rows_warnings: list[str] = []
+    guessed = module_order_warning(found)  # issue 11: never a silent guess
+    if guessed:
+        rows_warnings.append(guessed)
     materialized = None
     undo: list = []
     if not dry_run and any(t.is_meta for t in (*model.parameters(), *model.buffers())):

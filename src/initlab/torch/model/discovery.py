@@ -638,17 +638,19 @@ def discover(
             used.append(graph.method)
     for path, link in into_opaque.items():
         links.setdefault(path, link)
-    # fx saw the whole model except its opaque parts: a layer it never met is unused.
-    if fx_graph is not None:
+    # fx saw the whole model except its opaque parts (a fake forward all of it): a layer it
+    # never met is unused.
+    whole = fx_graph if fx_graph is not None else run_graph
+    if whole is not None and whole.method in ("fx", "fake"):
         atomic = _atomic(model)
         for path in layers:
-            if path in links or not fx_graph.covers(path) or _inside(path, atomic):
+            if path in links or not whole.covers(path) or _inside(path, atomic):
                 continue
-            if fx_graph.module_nodes(path):
+            if whole.module_nodes(path):
                 continue
             if any(name.rpartition(".")[0] == path for name in param_links):
                 continue
-            links[path] = LayerLink(path, "unused", None, "not called in forward", "fx")
+            links[path] = LayerLink(path, "unused", None, "not called in forward", whole.method)
 
     if "structure" in methods:
         hinted = False

@@ -35,7 +35,7 @@ from torch.func import functional_call
 from initlab.torch.model.graph import Graph, Node, _link_users, _no_fast_path, _Recorder, is_leaf
 from initlab.torch.model.inputs import InputRecipe, build_inputs, find_inputs
 
-__all__ = ["fake_graph", "model_device", "record_fake"]
+__all__ = ["fake_graph", "model_device", "module_order_warning", "record_fake"]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -156,3 +156,18 @@ def fake_graph(model: nn.Module, example_inputs: Any = None) -> tuple[Graph | No
     except Exception as error:
         return None, f"a forward on fake tensors with inputs from {source} failed: {_short(error)}"
     return graph, f"one forward on fake tensors, inputs from {source}"
+
+
+def module_order_warning(found: Any) -> str | None:
+    """The warning for layers whose successor was guessed by module order, or None."""
+    guessed = [p for p, link in found.links.items() if link.found_by == "module order"]
+    if not guessed:
+        return None
+    shown = ", ".join(repr(p) for p in guessed[:8])
+    more = f" and {len(guessed) - 8} more" if len(guessed) > 8 else ""
+    why = "; ".join(found.notes) or "no graph of the forward pass"
+    return (
+        f"discovery could not follow the data flow ({why}); what follows {len(guessed)} "
+        f"layer(s) was guessed by module order: {shown}{more}. Pass example_inputs (or check "
+        "these rows) to be sure."
+    )

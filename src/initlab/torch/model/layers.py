@@ -37,6 +37,13 @@ from torch import nn
 from initlab.fans import Fans, compute_fans, layer_fans
 from initlab.torch.model.activations import Activation, make_activation
 from initlab.torch.model.discovery import LayerLink, is_norm
+from initlab.torch.model.known import (
+    embedding_fans,
+    in_out_layout,
+    layer_scale,
+    parametrization,
+    raw_embedding,
+)
 
 __all__ = ["BlockSpec", "blocks_for"]
 
@@ -229,10 +236,47 @@ def _prelu(ctx: Context) -> list[BlockSpec]:
     return [BlockSpec("prelu", value=value, note="PReLU slope, its init value")]
 
 
+def _in_out(ctx: Context) -> list[BlockSpec]:
+    """transformers' Conv1D: ``y = x @ W + b`` with ``W`` of shape (in, out)."""
+    fans = Fans(ctx.shape[0], ctx.shape[1]) if len(ctx.shape) == 2 else None
+    if ctx.local == "weight" and fans is not None:
+        return _weight(ctx, fans, "weight stored (in, out)")
+    if ctx.local == "bias":
+        w = tuple(ctx.module.weight.shape)
+        return [BlockSpec("bias", fans=Fans(w[0], w[1]))]
+    return _custom(ctx)
+
+
+def _parametrized(ctx: Context) -> list[BlockSpec]:
+    """A parameter of a parametrization that :mod:`.parametrized` did not map to its layer."""
+    found = parametrization(ctx.module, ctx.local)
+    kind = found[0] if found else "other"
+    if kind == "weight_norm_g":
+        note = "weight_norm magnitude g: set to ||v|| once v is drawn"
+    elif kind == "orthogonal":
+        note = "orthogonal parametrization: the weight is orthogonal whatever this holds; kept"
+    else:
+        note = f"parametrization {type(found[1]).__name__ if found else '?'}: no rule; kept"
+    return [BlockSpec("skip", note=note)]
+
+
 def _custom(ctx: Context) -> list[BlockSpec]:
     kind = type(ctx.module).__name__
     if ctx.custom == "skip":
         return [BlockSpec("skip", note=f"custom parameter of {kind}: custom='skip'")]
+    # issue 11: raw parameters with a stated rule (initlab.torch.model.known)
+    role = raw_embedding(ctx.local, ctx.shape)
+    if role is not None:
+        return [BlockSpec("embedding", fans=embedding_fans(ctx.shape),
+                          note=f"{role} of {kind}: like an embedding")]  # fmt: skip
+    if layer_scale(ctx.local, ctx.shape):
+        return [BlockSpec("skip", note=f"layer scale of {kind}: kept (the model's own scale "
+                          "of its residual branch); set it with overrides")]  # fmt: skip
+    seen = ctx.link is not None and ctx.link.found_by in ("fx", "fake", "hooks")
+    if len(ctx.shape) >= 2 and not seen:
+        return [BlockSpec("skip", note=(
+            f"custom parameter of {kind} {ctx.shape}: not a known layer's weight and not seen "
+            "used as one; left as it is, set it with overrides"))]  # fmt: skip
     if len(ctx.shape) >= 2:
         note = (f"custom parameter of {kind}: torch layout (out, in, *k) assumed; "
                 "set it with overrides if not")  # fmt: skip
@@ -256,6 +300,8 @@ _HANDLERS: tuple[tuple[tuple[type, ...] | Callable[[nn.Module], bool], Callable]
     ((nn.MultiheadAttention,), _attention),
     ((nn.RNNBase,), _recurrent),
     (_CONV + _CONV_T, _conv),
+    (in_out_layout, _in_out),
+    (lambda m: type(m).__name__ == "ParametrizationList", _parametrized),
     ((nn.Linear, nn.Bilinear), _linear),
     ((nn.Embedding, nn.EmbeddingBag), _embedding),
     ((nn.PReLU,), _prelu),

@@ -25,7 +25,7 @@ MultiheadAttention in_proj                 three matrices q, k, v, each by the r
 RNN / LSTM / GRU input weights             per gate, by the rule for the gate's nonlinearity
                                            (LSTM i, f, o and GRU r, z: sigmoid; g, n: tanh)
 RNN / LSTM / GRU recurrent weights         per gate, orthogonal (gain 1), as Keras does
-Embedding                                  N(0, 1), torch's default; padding row zero
+Embedding                                  std 1/sqrt(d) (d its width); padding row zero
 norm weight / bias                         1 / 0
 PReLU slope                                its ``init`` value
 biases                                     ``bias=``: zeros by default
@@ -120,7 +120,7 @@ def with_mode(scheme: Scheme, mode: str | None, distribution: str | None) -> Sch
 
 ZEROS = Constant(0.0, "zeros")
 ONES = Constant(1.0, "ones")
-EMBEDDING = Normal(0.0, 1.0)
+EMBEDDING = Normal(0.0, 1.0)  # torch's default; "auto" uses known.embedding_scheme
 RECURRENT = Orthogonal(1.0)
 
 
