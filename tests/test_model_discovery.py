@@ -12,7 +12,7 @@ from torch import nn
 
 import initlab
 from initlab.gains import calculate_gain
-from initlab.torch.model import discover
+from initlab.torch.model import InitWarning, discover
 
 SQRT2 = math.sqrt(2.0)
 GELU = calculate_gain("gelu")
@@ -212,7 +212,8 @@ def test_hooks_find_functional_activations_when_fx_cannot_trace():
 
 
 def test_module_order_is_the_last_resort_and_says_so():
-    report = initlab.init(Untraceable(), seed=0)
+    with pytest.warns(InitWarning, match="guessed by module order: 'a', 'b', 'c'"):
+        report = initlab.init(Untraceable(), seed=0)
     assert report["a.weight"].found_by == "module order"
     assert report["b.weight"].found_by == "module order"
     assert report.discovery == "module order"

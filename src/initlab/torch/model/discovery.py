@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 
 from initlab.torch.model.activations import (
     SOFTMAX_MODULES,
@@ -215,7 +216,7 @@ def is_norm(module: nn.Module) -> bool:
 
 def is_layer(module: nn.Module) -> bool:
     """A module whose parameters are weights that discovery should find a successor for."""
-    if isinstance(module, ATOMIC_MODULES):
+    if isinstance(module, ATOMIC_MODULES) or is_parametrized(module):
         return True
     if is_norm(module) or isinstance(module, nn.PReLU):
         return False

@@ -6,14 +6,14 @@ makes a recipe for them, tried in this order:
 
 1. **a transformers config** (``model.config`` and ``model.main_input_name``): token ids for
    text models (``input_ids``, 8 tokens below ``vocab_size``), ``pixel_values`` of
-   ``(1, num_channels, image_size, image_size)`` for vision models, ``input_features`` of
-   ``(1, num_mel_bins, frames)`` for speech models, ``input_values`` for raw audio; an
+   ``(2, num_channels, image_size, image_size)`` for vision models, ``input_features`` of
+   ``(2, num_mel_bins, frames)`` for speech models, ``input_values`` for raw audio; an
    encoder-decoder also gets ``decoder_input_ids``;
 2. **an image model's input size**: an attribute ``input_size`` / ``img_size`` /
    ``image_size`` (or timm's ``default_cfg["input_size"]``) with the first convolution's
    channels;
 3. **the first layer's shape**: the first layer in registration order says what it takes: a
-   convolution ``(1, in_channels, 32, ...)``, a linear layer ``(1, in_features)``, an
+   convolution ``(2, in_channels, 32, ...)``, a linear layer ``(1, in_features)``, an
    embedding 8 token ids, a recurrent layer a sequence of 8 steps.
 
 A recipe is shapes and dtypes, not tensors: :func:`build_inputs` creates them under the fake
@@ -23,7 +23,7 @@ no memory and no compute.
 >>> import torch
 >>> recipe = find_inputs(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()))
 >>> recipe.source, recipe.tensors["0"].shape
-("first layer '0' (Conv2d)", (1, 3, 32, 32))
+("first layer '0' (Conv2d)", (2, 3, 32, 32))
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from torch import nn
 
 __all__ = ["InputRecipe", "TensorRecipe", "build_inputs", "find_inputs"]
 
-#: Tokens in a made-up sequence, and the side of a made-up image when nothing says more.
+#: Batch (2: batch norm in train mode needs more than one value per channel), tokens in a
+#: made-up sequence, and the side of a made-up image when nothing says more.
+BATCH = 2
 SEQUENCE = 8
 IMAGE_SIDE = 32
 
@@ -86,7 +88,7 @@ def _ids(config: Any, length: int = SEQUENCE) -> TensorRecipe | None:
     positions = _get(text, "max_position_embeddings", "n_positions", "max_target_positions")
     if isinstance(positions, int) and positions > 0:
         length = min(length, positions)
-    return TensorRecipe((1, length), torch.long, vocab)
+    return TensorRecipe((BATCH, length), torch.long, vocab)
 
 
 def _side(value: Any) -> tuple[int, int] | None:
@@ -116,7 +118,7 @@ def _transformers(model: nn.Module) -> InputRecipe | None:
         channels = _get(vision, "num_channels", "in_channels", "in_chans") or 3
         if side is None:
             return None
-        tensors[name] = TensorRecipe((1, int(channels), *side))
+        tensors[name] = TensorRecipe((BATCH, int(channels), *side))
     elif name == "input_features":
         bins = _get(config, "num_mel_bins", "feature_size", "input_feat_per_channel")
         if not isinstance(bins, int):
@@ -124,11 +126,11 @@ def _transformers(model: nn.Module) -> InputRecipe | None:
         frames = _get(config, "max_source_positions")
         # Whisper's encoder halves the frames once (conv2 has stride 2) and wants them all.
         length = 2 * frames if isinstance(frames, int) else 2 * SEQUENCE
-        layout = (1, bins, length) if "whisper" in type(config).__name__.lower() else (
-            1, length, bins)  # fmt: skip
+        layout = (BATCH, bins, length) if "whisper" in type(config).__name__.lower() else (
+            BATCH, length, bins)  # fmt: skip
         tensors[name] = TensorRecipe(layout)
     elif name == "input_values":
-        tensors[name] = TensorRecipe((1, 16000))
+        tensors[name] = TensorRecipe((BATCH, 16000))
     else:
         return None
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" not in tensors:
@@ -163,19 +165,19 @@ def _layer_input(path: str, module: nn.Module, side: tuple[int, int] | None) -> 
         dims = len(module.kernel_size)
         channels = module.in_channels
         spatial = side if side is not None and dims == 2 else (IMAGE_SIDE,) * dims
-        return TensorRecipe((1, channels, *spatial))
+        return TensorRecipe((BATCH, channels, *spatial))
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-        return TensorRecipe((1, SEQUENCE), torch.long, module.num_embeddings)
+        return TensorRecipe((BATCH, SEQUENCE), torch.long, module.num_embeddings)
     if isinstance(module, nn.RNNBase):
         batch_first = module.batch_first
-        return TensorRecipe((1, SEQUENCE, module.input_size) if batch_first else (
+        return TensorRecipe((BATCH, SEQUENCE, module.input_size) if batch_first else (
             SEQUENCE, 1, module.input_size))  # fmt: skip
     if isinstance(module, nn.MultiheadAttention):
-        return TensorRecipe((1, SEQUENCE, module.embed_dim) if module.batch_first else (
+        return TensorRecipe((BATCH, SEQUENCE, module.embed_dim) if module.batch_first else (
             SEQUENCE, 1, module.embed_dim))  # fmt: skip
     if isinstance(module, nn.Bilinear):
-        return TensorRecipe((1, module.in1_features))
-    return TensorRecipe((1, module.in_features))
+        return TensorRecipe((BATCH, module.in1_features))
+    return TensorRecipe((BATCH, module.in_features))
 
 
 def find_inputs(model: nn.Module) -> InputRecipe | None:
@@ -191,7 +193,7 @@ def find_inputs(model: nn.Module) -> InputRecipe | None:
     side = _image_size(model)
     tensor = _layer_input(path, module, side)
     if isinstance(module, nn.Bilinear):
-        second = TensorRecipe((1, module.in2_features))
+        second = TensorRecipe((BATCH, module.in2_features))
         return InputRecipe({path: tensor, f"{path}#2": second},
                            f"first layer '{path}' (Bilinear)", positional=True)  # fmt: skip
     source = f"first layer '{path}' ({type(module).__name__})"

@@ -61,6 +61,7 @@ __all__ = [
     "parametrization",
     "raw_embedding",
     "weight_norm_magnitude",
+    "weight_shape",
 ]
 
 EMBEDDING_NOTE = "std 1/sqrt(d), d the embedding width"
@@ -74,12 +75,10 @@ def embedding_scheme(distribution: str = "normal") -> VarianceScaling:
 def in_out_layout(module: nn.Module) -> bool:
     """Whether ``module`` stores its weight as ``(in_features, out_features)`` (transformers'
     ``Conv1D``: ``y = x @ W + b``)."""
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+    if type(module).__name__ != "Conv1D" or not hasattr(module, "nf"):
         return False
-    if type(module).__name__ == "Conv1D" and hasattr(module, "nf"):
-        return tuple(weight.shape)[1] == module.nf
-    return False
+    shape = weight_shape(module)
+    return len(shape) == 2 and shape[1] == module.nf
 
 
 _POSITION = re.compile(r"(^|_)(pos|position|positional)(_?embed\w*|_?emb|_?encoding|s)?$|"
@@ -134,3 +133,17 @@ def weight_norm_magnitude(v: torch.Tensor, dim: int) -> torch.Tensor:
         return v.norm()
     dims = [d for d in range(v.dim()) if d != dim % v.dim()]
     return v.norm(dim=dims, keepdim=True)
+
+
+def weight_shape(module: nn.Module) -> tuple[int, ...]:
+    """The shape of ``module.weight`` without computing it: reading a parametrized weight runs
+    its parametrization (spectral_norm's power iteration moves its ``u``/``v`` buffers)."""
+    lists = getattr(module, "parametrizations", None)
+    if lists is not None and "weight" in lists:
+        originals = lists["weight"]
+        raw = getattr(originals, "original", None)
+        if raw is None:
+            raw = getattr(originals, "original1", None)  # weight_norm's direction v
+        if raw is not None:
+            return tuple(raw.shape)
+    return tuple(module.weight.shape)

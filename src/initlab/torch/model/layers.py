@@ -43,6 +43,7 @@ from initlab.torch.model.known import (
     layer_scale,
     parametrization,
     raw_embedding,
+    weight_shape,
 )
 
 __all__ = ["BlockSpec", "blocks_for"]
@@ -107,7 +108,7 @@ def _linear(ctx: Context) -> list[BlockSpec]:
     if ctx.local == "weight":
         return _weight(ctx, compute_fans(ctx.shape))
     if ctx.local == "bias":
-        return [BlockSpec("bias", fans=compute_fans(tuple(m.weight.shape)))]
+        return [BlockSpec("bias", fans=compute_fans(weight_shape(m)))]
     return _custom(ctx)
 
 
@@ -118,7 +119,7 @@ _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def _conv(ctx: Context) -> list[BlockSpec]:
     m = ctx.module
     transposed = isinstance(m, _CONV_T)
-    fans = layer_fans(tuple(m.weight.shape), groups=m.groups, transposed=transposed)
+    fans = layer_fans(weight_shape(m), groups=m.groups, transposed=transposed)
     if ctx.local == "weight":
         notes = []
         if transposed:
@@ -242,7 +243,7 @@ def _in_out(ctx: Context) -> list[BlockSpec]:
     if ctx.local == "weight" and fans is not None:
         return _weight(ctx, fans, "weight stored (in, out)")
     if ctx.local == "bias":
-        w = tuple(ctx.module.weight.shape)
+        w = weight_shape(ctx.module)
         return [BlockSpec("bias", fans=Fans(w[0], w[1]))]
     return _custom(ctx)
 
@@ -272,7 +273,10 @@ def _custom(ctx: Context) -> list[BlockSpec]:
     if layer_scale(ctx.local, ctx.shape):
         return [BlockSpec("skip", note=f"layer scale of {kind}: kept (the model's own scale "
                           "of its residual branch); set it with overrides")]  # fmt: skip
-    seen = ctx.link is not None and ctx.link.found_by in ("fx", "fake", "hooks")
+    seen = (  # its module called as a layer where discovery could see it
+        ctx.link is not None and ctx.link.target == ctx.path
+        and ctx.link.found_by in ("fx", "fake", "hooks")
+    )  # fmt: skip
     if len(ctx.shape) >= 2 and not seen:
         return [BlockSpec("skip", note=(
             f"custom parameter of {kind} {ctx.shape}: not a known layer's weight and not seen "
