@@ -12,13 +12,17 @@ It tries, in order, per layer:
 1. ``fx``: torch.fx symbolic tracing of ``forward`` (no forward is run), so that functional
    calls count: ``F.relu(x)``, ``torch.tanh(x)``, ``x.relu()``, ``F.gelu(x)``,
    ``F.leaky_relu(x, 0.2)``; a submodule that cannot be traced becomes opaque;
-2. ``hooks``: one forward pass on ``example_inputs``, recorded with hooks and a torch function
+2. ``fake``: for a model fx cannot trace (or layers inside an opaque submodule), without
+   ``example_inputs`` (or on the meta device): one forward pass on fake tensors, inputs read
+   off the model (:mod:`initlab.torch.model.inputs`, :mod:`initlab.torch.model.fake`): no
+   compute, no memory, the model untouched;
+3. ``hooks``: one forward pass on ``example_inputs``, recorded with hooks and a torch function
    mode (for a model fx cannot trace, or layers inside an opaque submodule);
-3. ``structure``: known layouts of torch's own blocks (TransformerEncoderLayer and
+4. ``structure``: known layouts of torch's own blocks (TransformerEncoderLayer and
    TransformerDecoderLayer: ``linear1`` then ``self.activation``, ``linear2`` and attention
    into residual adds);
-4. ``module order``: registration order, as for an ``nn.Sequential``: the next module that is
-   not a pass-through step.
+5. ``module order``: registration order, as for an ``nn.Sequential``: the next module that is
+   not a pass-through step (``initlab.init`` warns, naming every layer guessed this way).
 
 The answer per layer is a :class:`LayerLink`; :class:`Discovery` holds them all together with
 the execution order and the graph, for reuse (residual branches, probes).
@@ -77,7 +81,7 @@ class LayerLink:
     ``kind``: ``"activation"`` (then ``activation`` is set), ``"output"``, ``"residual"``,
     ``"attention"``, ``"product"``, ``"layer"``, ``"softmax"``, ``"opaque"``, ``"op"`` (an
     operation with no gain rule) or ``"unused"``. ``detail`` names the step (``F.relu``,
-    ``module 'act'``). ``found_by``: ``fx``, ``hooks``, ``structure (...)`` or
+    ``module 'act'``). ``found_by``: ``fx``, ``fake``, ``hooks``, ``structure (...)`` or
     ``module order``. ``norms`` lists normalizations passed on the way; ``also`` other
     things the output reaches on other paths.
     """
