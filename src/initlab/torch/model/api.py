@@ -46,7 +46,7 @@ from initlab.torch.fill import fill_
 from initlab.torch.model.conventions import NORM_POLICIES, apply_norm_policy
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.fake import module_order_warning
-from initlab.torch.model.known import embedding_scheme
+from initlab.torch.model.known import embedding_scheme, normalized_next
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
 from initlab.torch.model.parametrized import layer_context, link_weight_norms
 from initlab.torch.model.report import InitReport, ParamRow
@@ -236,6 +236,8 @@ def _choose(
     distribution = settings["distribution"] or "normal"
     if kind in _WEIGHT_KINDS:
         if model_scheme is None:
+            if settings["mode"] is None and normalized_next(spec):  # issue 11
+                mode = "fan_out"
             return _auto(spec, mode, distribution), "", None
         scheme = with_mode(model_scheme, settings["mode"], settings["distribution"])
         return Choice(scheme, "model-wide", effective_gain(scheme)), "", None
@@ -630,6 +632,8 @@ def init(
     attention logits, next layer)
     ==========================================  =================  ========================
 
+    A weight whose output reaches a normalization first (conv then BatchNorm) uses
+    ``mode="fan_out"`` unless ``mode`` is given (the norm fixes the forward scale).
     Embeddings (and position embeddings, class tokens) get ``std = 1 / sqrt(d)``, ``d`` their
     width, so that one tied to the output layer gives logits of std about 1; recurrent
     (hidden-to-hidden) gate matrices orthogonal, norms weight 1 and bias 0 (``norms``),

@@ -58,6 +58,7 @@ __all__ = [
     "embedding_scheme",
     "in_out_layout",
     "layer_scale",
+    "normalized_next",
     "parametrization",
     "raw_embedding",
     "weight_norm_magnitude",
@@ -147,3 +148,20 @@ def weight_shape(module: nn.Module) -> tuple[int, ...]:
         if raw is not None:
             return tuple(raw.shape)
     return tuple(module.weight.shape)
+
+
+def normalized_next(spec: Any) -> bool:
+    """Whether a weight block's output goes through a normalization before anything else.
+
+    Then the norm sets the forward scale whatever the weight's, and "auto" sizes the weight
+    for the backward pass: its rule with ``mode="fan_out"`` (He et al. 2015, section 2.2;
+    torchvision's and transformers' ResNets do the same), unless ``mode`` is given.
+    """
+    link = getattr(spec, "link", None)
+    return (
+        spec.kind == "weight"
+        and spec.activation is None
+        and spec.follows is None
+        and link is not None
+        and bool(link.norms)
+    )

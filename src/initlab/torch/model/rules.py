@@ -15,6 +15,10 @@ nothing: the output, a residual add, attention        LeCun form (``mode``)     
 logits, a product of signals, the next layer
 ====================================================  ========================  ==================
 
+A weight whose output goes through a normalization first (conv then BatchNorm) takes its
+row with ``mode="fan_out"`` unless ``mode`` is given: the norm fixes the forward scale, so
+the weight is sized for the backward pass (:func:`initlab.torch.model.known.normalized_next`).
+
 Parts that are not a layer's weight:
 
 =========================================  ==============================================
