@@ -256,3 +256,13 @@ def test_probe_runs_in_train_mode_on_a_forward_that_flags_its_input():
     report = probe(model, torch.randn(32, 8), mode="train")
     assert [layer.name for layer in report.layers] == ["fc1", "fc2"]
     assert report.forward.status == "healthy"
+
+
+def test_a_weight_normalized_first_is_sized_for_the_backward_pass():
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(16 * 30 * 30, 2))  # fmt: skip
+    row = initlab.init(model, seed=0)["0.weight"]
+    assert (row.fan_in, row.fan_out, row.rule) == (27, 144, "he")
+    assert row.std == pytest.approx(math.sqrt(2 / 144))
+    given = initlab.init(model, seed=0, mode="fan_in")["0.weight"]  # a given mode wins
+    assert given.std == pytest.approx(math.sqrt(2 / 27))

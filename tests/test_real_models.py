@@ -220,6 +220,7 @@ def test_tied_embedding_is_initialized_for_its_output_role():
     row = report["transformer.wte.weight"]
     assert "lm_head.weight" in row.aliases
     assert row.std == pytest.approx(1 / math.sqrt(D))
+    assert "output role" in row.note
     assert model.lm_head.weight is model.transformer.wte.weight
 
 

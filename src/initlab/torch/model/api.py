@@ -539,6 +539,9 @@ def _rows(plans: list[_ParamPlan], dry_run: bool, measure: bool) -> tuple[list[P
             if measure and writes and not dry_run:
                 measured = _measure(_view(plan.param, spec.rows))
             notes = [spec.note] if spec.note else []
+            if plan.aliases and spec.kind == "embedding":  # issue 11
+                notes.append(f"tied with {', '.join(plan.aliases)}: std 1/sqrt(d) suits its "
+                             "output role (logits std about 1)")  # fmt: skip
             if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
                 notes.append("also reaches " + ", ".join(link.also))
             note = "; ".join(notes)
