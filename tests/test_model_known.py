@@ -129,14 +129,18 @@ class Rotary(nn.Module):
 class WrittenNorms(nn.Module):
     def __init__(self):
         super().__init__()
-        self.fc1, self.fc2, self.fc3 = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.fc4 = nn.Linear(8, 2)
 
     def forward(self, x):
         h = self.fc1(x)
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)  # RMS norm, written out
         h = self.fc2(torch.relu(h))
         h = h / h.norm(dim=-1, keepdim=True)  # L2 normalization
-        return self.fc3(h)
+        h = self.fc3(h)
+        mean = h.mean(-1, keepdim=True)  # layer norm, written out
+        h = (h - mean) / torch.sqrt(((h - mean) ** 2).mean(-1, keepdim=True) + 1e-5)
+        return self.fc4(torch.tanh(h))
 
 
 @pytest.mark.parametrize("methods", [("fx",), ("fake",)])
@@ -153,6 +157,8 @@ def test_a_written_out_normalization_is_not_a_nonlinearity(methods):
     assert found.links["fc1"].activation.name == "relu", found.links["fc1"]
     assert found.links["fc2"].kind == "layer", found.links["fc2"]  # normalized, then fc3
     assert found.links["fc2"].norms
+    assert found.links["fc3"].activation.name == "tanh", found.links["fc3"]
+    assert found.links["fc3"].norms
 
 
 # ---- parametrizations -------------------------------------------------------------------

@@ -69,7 +69,7 @@ from initlab.torch.model.graph import (
     record_forward,
     trace_fx,
 )
-from initlab.torch.model.signal import STATISTIC_OPS, feeds_normalization, origin
+from initlab.torch.model.signal import feeds_normalization, origin
 
 __all__ = ["Discovery", "LayerLink", "discover", "is_norm"]
 
@@ -377,16 +377,13 @@ class _SameSignal:
     def step(self, node: Node, step: _Step) -> _Step | None:
         if node.op != "call" or step.kind == "pass":
             return step
-        if node.target in STATISTIC_OPS and feeds_normalization(
-            node, self.start, self.is_pass, self.memo
-        ):
+        kind = origin(node, self.start, self.is_pass, self.memo)
+        if kind == "stat" and feeds_normalization(node, self.start, self.is_pass, self.memo):
             return None
-        if step.kind in ("residual", "product", "activation", "attention", "op"):
-            if origin(node, self.start, self.is_pass, self.memo) == "signal":
-                if node.target in MUL_OPS:
-                    return _Step("pass", node.display, norm=f"normalization ({node.display})")
-                if node.target in ADD_OPS:
-                    return _Step("pass", f"{node.display} of the same signal (rotary)")
+        if kind == "signal" and step.kind in ("residual", "product"):
+            if node.target in MUL_OPS:
+                return _Step("pass", node.display, norm=f"normalization ({node.display})")
+            return _Step("pass", f"{node.display} of the same signal (rotary, centering)")
         return step
 
 

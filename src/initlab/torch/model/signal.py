@@ -5,10 +5,10 @@ A layer's output ``y`` often meets itself again a few operations later:
 * **rotary position embeddings**: ``y * cos + rotate_half(y) * sin``: an add of two tensors
   that both come from ``y`` through linear steps (views, slices, negation, scaling by
   constants). It is a linear map of ``y``, not a residual add of two signals;
-* **normalizations written out**: ``y * rsqrt(mean(y^2) + eps)``, ``y / y.norm(dim=-1)``:
-  ``y`` scaled by a statistic of itself. The ``pow``, ``rsqrt``, ``norm`` on the way are not
-  nonlinearities that follow the layer; the whole is a normalization, which does not change
-  a gain.
+* **normalizations written out**: ``y * rsqrt(mean(y^2) + eps)``, ``y / y.norm(dim=-1)``,
+  ``(y - mean(y)) / sqrt(var(y) + eps)``: ``y`` centered or scaled by statistics of
+  itself. The ``pow``, ``rsqrt``, ``norm`` on the way are not nonlinearities that follow
+  the layer; the whole is a normalization, which does not change a gain.
 
 :func:`origin` traces a graph node back to the layer's output through such steps.
 """
@@ -57,6 +57,8 @@ def origin(
             result = None
         elif name in _SCALE and kinds == {"signal", "stat"}:
             result = "signal" if found[0] == "signal" else None  # y * s or y / s, not s / y
+        elif name in _COMBINE and kinds == {"signal", "stat"} and found[0] == "signal":
+            result = "signal"  # y - mean(y): centering
         elif kinds == {"signal"} and (is_pass(node) or name in _COMBINE or name in _SCALE):
             result = "signal" if name not in _SCALE or len(data) == 1 else None
         elif name in STATISTIC_OPS or is_pass(node):
@@ -77,7 +79,7 @@ def feeds_normalization(
                 continue
             seen.add(user.index)
             kind = origin(user, start, is_pass, memo)
-            if kind == "signal" and user.target in _SCALE:
+            if kind == "signal" and (user.target in _SCALE or user.target in _COMBINE):
                 return True
             if kind == "stat":
                 stack.append(user)
