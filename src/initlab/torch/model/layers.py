@@ -273,9 +273,11 @@ def _custom(ctx: Context) -> list[BlockSpec]:
     if layer_scale(ctx.local, ctx.shape):
         return [BlockSpec("skip", note=f"layer scale of {kind}: kept (the model's own scale "
                           "of its residual branch); set it with overrides")]  # fmt: skip
-    seen = (  # its module called as a layer where discovery could see it
-        ctx.link is not None and ctx.link.target == ctx.path
-        and ctx.link.found_by in ("fx", "fake", "hooks")
+    # Seen as a weight: its module called as a layer, or a matrix read in forward, where
+    # discovery could see it.
+    seen = (
+        ctx.link is not None and ctx.link.found_by in ("fx", "fake", "hooks")
+        and (ctx.link.target == ctx.path or len(ctx.shape) == 2)
     )  # fmt: skip
     if len(ctx.shape) >= 2 and not seen:
         return [BlockSpec("skip", note=(
