@@ -505,7 +505,8 @@ def test_unbatched_and_keyword_inputs():
 def test_bad_arguments_name_the_parameter(kwargs, match):
     model = relu_mlp(depth=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(ValueError, match=match):
+    wrong_type = "exclude" in kwargs or "verify" in kwargs  # a type mistake, as in init
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         lsuv(model, batch(8, 32, seed=0), **kwargs)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -559,3 +560,29 @@ def test_reference_package_needs_a_pass_per_attempt_per_layer():
     # The reference: a full pass per attempt per layer, 60 passes here, 60 * 30 layer calls.
     assert count[0] >= 30
     assert count[0] * 30 >= 30 * report.layer_calls  # O(L^2) against O(L)
+
+
+def test_inputs_follow_the_one_rule_a_list_is_positional_arguments():
+    x = batch(64, 32, seed=0)
+    a, b = relu_mlp(depth=3), relu_mlp(depth=3)
+    b.load_state_dict(a.state_dict())
+    ra, rb = lsuv(a, x, seed=0), lsuv(b, [x], seed=0)
+    assert ra.stds() == rb.stds()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(32, 32), nn.Linear(32, 10)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def test_the_models_own_buffers_and_flags_come_back():
+    model = Counting().train()
+    lsuv(model, batch(64, 32, seed=0), seed=0)
+    assert model.calls.item() == 0 and model.training

@@ -290,7 +290,7 @@ def test_untraceable_models_take_branches_by_name():
         ({"n_layers": 0}, ValueError, r"n_layers=0 is not valid"),
         ({"std": -1.0}, ValueError, r"std=-1.0 is not valid"),
         ({"seed": -2}, ValueError, r"seed=-2 is not valid"),
-        ({"dry_run": 1}, ValueError, r"dry_run=1 is not valid"),
+        ({"dry_run": 1}, TypeError, r"dry_run=1 is not valid"),
         ({"branches": [["fc1", "fc3"]]}, ValueError, r"module='fc3' is not valid.*'fc1'"),
         ({"branches": [["fc1", "fc2"], "fc1"]}, ValueError, r"branches\[.branch 1.\]='fc1'"),
         ({"branches": "fc1"}, ValueError, r"branches='fc1' is not valid"),

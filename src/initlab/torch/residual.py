@@ -33,23 +33,23 @@ into, are known by structure. ``branches=`` overrides discovery by name.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.table import Table
 from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
-from torch.nn.modules.conv import _ConvNd
 
 from initlab._validation import check_int, check_real, choice_error
+from initlab.reporting import Report
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
-from initlab.torch.model.graph import Graph, Node, record_forward, trace_fx
+from initlab.torch.model.anatomy import layer_kind
+from initlab.torch.model.graph import Graph, Node, record_or_fail, try_fx
+from initlab.torch.runtime import Preserved, inputs_argument
 
 __all__ = [
     "POLICIES",
@@ -61,16 +61,13 @@ __all__ = [
     "find_residual_branches",
     "plan_residual_policy",
     "residual_option",
+    "write_residual_actions",
     "write_residual_policy",
 ]
 
 POLICIES = ("zero_last", "fixup", "gpt2")
 _POLICY_ALIASES = {"goyal": "zero_last", "zero_init_residual": "zero_last", "gpt-2": "gpt2"}
 
-NORMS: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm) + (
-    (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
-)
-AFFINE: tuple[type[nn.Module], ...] = (nn.Linear, _ConvNd, nn.MultiheadAttention)
 _FUNCTIONAL_AFFINE = frozenset(
     {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
      "conv_transpose3d"}
@@ -126,22 +123,25 @@ class ResidualBranch:
 
 
 def _module_layer(name: str, module: nn.Module) -> BranchLayer | None:
-    if isinstance(module, nn.MultiheadAttention):
-        bias = "out_proj.bias" if module.out_proj.bias is not None else None
-        return BranchLayer(name, "MultiheadAttention", _join(name, "out_proj.weight"),
-                           _join(name, bias))  # fmt: skip
-    if isinstance(module, AFFINE):
-        if not isinstance(getattr(module, "weight", None), nn.Parameter):
-            return None
-        bias = "bias" if isinstance(getattr(module, "bias", None), nn.Parameter) else None
-        return BranchLayer(name, type(module).__name__, _join(name, "weight"), _join(name, bias))
-    if isinstance(module, NORMS):
-        if not isinstance(getattr(module, "weight", None), nn.Parameter):
-            return None  # affine=False: nothing to zero
-        bias = "bias" if isinstance(getattr(module, "bias", None), nn.Parameter) else None
-        return BranchLayer(name, type(module).__name__, _join(name, "weight"),
-                           _join(name, bias), norm=True)  # fmt: skip
-    return _custom_layer(name, module)
+    """An affine layer or a normalization, by the layer registry (its weight and bias
+    names: ``out_proj.weight`` for attention), else a user's module with a weight."""
+    kind = layer_kind(module)
+    if kind is None or not (kind.affine or kind.norm) or kind.name == "named_norm":
+        return _custom_layer(name, module)
+    if not isinstance(_parameter(module, kind.weight), nn.Parameter):
+        return None  # a parametrized weight, or a norm with affine=False: nothing to write
+    bias = kind.bias if isinstance(_parameter(module, kind.bias), nn.Parameter) else None
+    return BranchLayer(name, type(module).__name__, _join(name, kind.weight),
+                       _join(name, bias), norm=kind.norm)  # fmt: skip
+
+
+def _parameter(module: nn.Module, name: str | None) -> Any:
+    """The tensor registered as parameter ``name`` (dotted) of ``module``, or None."""
+    if name is None:
+        return None
+    path, _, local = name.rpartition(".")
+    owner = module.get_submodule(path) if path else module
+    return owner._parameters.get(local)
 
 
 def _custom_layer(name: str, module: nn.Module) -> BranchLayer | None:
@@ -361,20 +361,13 @@ def find_residual_branches(
 
 def _graph(model: nn.Module, example_inputs: Any) -> tuple[Graph | None, list[str]]:
     """fx, else a recorded forward on ``example_inputs``, else None (with the reasons)."""
-    try:
-        return trace_fx(model), []
-    except Exception as error:
-        note = f"torch.fx could not trace forward ({type(error).__name__}: {error})"
+    notes: list[str] = []
+    graph = try_fx(model, notes)
+    if graph is not None:
+        return graph, []
     if example_inputs is None:
-        return None, [note + "; pass example_inputs to record one forward pass"]
-    try:
-        return record_forward(model, example_inputs), [note]
-    except Exception as error:
-        raise ValueError(
-            f"example_inputs: the forward pass on them failed ({type(error).__name__}: "
-            f"{error}); allowed: a tensor, a tuple of positional arguments or a dict of "
-            "keyword arguments that model(...) accepts."
-        ) from error
+        return None, [notes[0] + "; pass example_inputs to record one forward pass"]
+    return record_or_fail(model, example_inputs), notes
 
 
 def _registered(model: nn.Module) -> list[BranchLayer]:
@@ -402,7 +395,7 @@ class ResidualAction:
 
 
 @dataclass(frozen=True)
-class ResidualReport:
+class ResidualReport(Report):
     """What :func:`apply_residual_policy` found and did (or would do, with ``dry_run``)."""
 
     policy: str
@@ -427,9 +420,28 @@ class ResidualReport:
             "actions": [dataclasses.asdict(a) for a in self.actions],
         }
 
-    def to_json(self, **kwargs: Any) -> str:
-        """JSON text."""
-        return json.dumps(self.to_dict(), **kwargs)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResidualReport:
+        """Inverse of :meth:`to_dict`."""
+
+        def branch(d: dict[str, Any]) -> ResidualBranch:
+            return ResidualBranch(
+                d["add"],
+                tuple(BranchLayer(**layer) for layer in d["layers"]),
+                d["found_by"],
+                tuple(BranchLayer(**layer) for layer in d.get("shortcut", ())),
+            )
+
+        return cls(
+            policy=data["policy"],
+            branches=tuple(branch(b) for b in data["branches"]),
+            actions=tuple(ResidualAction(**a) for a in data["actions"]),
+            method=data["method"],
+            classifier=data.get("classifier"),
+            dry_run=data["dry_run"],
+            notes=tuple(data.get("notes", ())),
+            seed=data.get("seed", 0),
+        )
 
     def table(self) -> Table:
         """A rich table: one row per parameter written."""
@@ -449,12 +461,6 @@ class ResidualReport:
 
     def __rich__(self) -> Table:
         return self.table()
-
-    def __str__(self) -> str:
-        console = Console(width=160, record=True, color_system=None, force_terminal=False)
-        with console.capture() as capture:
-            console.print(self.table())
-        return capture.get().rstrip()
 
 
 def _policy(policy: Any) -> str:
@@ -554,9 +560,10 @@ def apply_residual_policy(
     classifier: str | None = "auto",
     n_layers: int | None = None,
     std: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     example_inputs: Any = None,
     dry_run: bool = False,
+    inputs: Any = None,
 ) -> ResidualReport:
     """Apply a residual-aware policy (``zero_last``, ``fixup``, ``gpt2``) to ``model`` in place.
 
@@ -564,11 +571,13 @@ def apply_residual_policy(
     residual=policy)`` does both): ``zero_last`` and ``fixup`` zero and scale the weights
     already there; ``gpt2`` scales the residual projections by ``1/sqrt(N)``, or with ``std``
     redraws them from ``N(0, (std/sqrt(N))^2)`` (stream keyed by ``seed`` and the parameter
-    name). ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every
-    branch, ``None`` leaves it, a module name picks it. ``n_layers``: transformer blocks
+    name; ``seed=None`` draws a fresh seed, recorded in the report, as ``initlab.init``).
+    ``classifier`` (Fixup): ``"auto"`` takes the last affine layer outside every branch,
+    ``None`` leaves it, a module name picks it. ``n_layers``: transformer blocks
     (``N = 2 * n_layers``); by default ``N`` is the number of branches found.
-    ``example_inputs``: for a model fx cannot trace, one recorded forward pass finds the
-    branches. ``dry_run``: plan and report only. If anything fails, no parameter changes.
+    ``inputs`` (or its first name ``example_inputs``): for a model fx cannot trace, one
+    recorded forward pass finds the branches. ``dry_run``: plan and report only. If
+    anything fails, no parameter changes.
 
     >>> class Block(nn.Module):
     ...     def __init__(self):
@@ -584,7 +593,8 @@ def apply_residual_policy(
     ('5', 0.0)
     """
     if not isinstance(dry_run, bool):
-        raise ValueError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
+        raise TypeError(f"dry_run={dry_run!r} is not valid; allowed: True or False.")
+    example_inputs = inputs_argument(inputs, example_inputs)
     plan = plan_residual_policy(
         model,
         policy,
@@ -606,7 +616,7 @@ def plan_residual_policy(
     classifier: str | None = "auto",
     n_layers: int | None = None,
     std: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     example_inputs: Any = None,
     graph: Graph | None = None,
 ) -> ResidualReport:
@@ -618,7 +628,7 @@ def plan_residual_policy(
         n_layers = check_int("n_layers", n_layers, minimum=1)
     if std is not None:
         std = check_real("std", std, minimum=0.0, strict_minimum=True)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_int("seed", secrets.randbelow(2**32) if seed is None else seed, minimum=0)
     found = find_residual_branches(
         model, branches=branches, example_inputs=example_inputs, graph=graph
     )
@@ -646,23 +656,29 @@ def plan_residual_policy(
 def write_residual_policy(model: nn.Module, plan: ResidualReport) -> ResidualReport:
     """Write a plan from :func:`plan_residual_policy`; on any error every parameter it
     touched gets its old value back. Returns the report with ``dry_run=False``."""
+    state = Preserved(model, restore="on_error", parameters=False, buffers=False)
+    with state:
+        return write_residual_actions(model, plan, lambda p, name: state.save(p))
+
+
+def write_residual_actions(
+    model: nn.Module,
+    plan: ResidualReport,
+    before_write: Callable[[torch.Tensor, str], None] | None = None,
+) -> ResidualReport:
+    """Write a plan's actions, calling ``before_write(parameter, name)`` before each write
+    (a transaction keeps the old values there); no rollback of its own."""
     params = dict(model.named_parameters(remove_duplicate=False))
-    touched = {id(params[a.parameter]): params[a.parameter] for a in plan.actions}
-    saved = [(p, p.detach().clone()) for p in touched.values()]
     done: set[int] = set()
-    try:
-        with torch.no_grad():
-            for a in plan.actions:
-                p = params[a.parameter]
-                if id(p) in done and a.action == "scale":
-                    continue  # a tied weight is scaled once
-                done.add(id(p))
-                _apply(p, a, plan.seed)
-    except BaseException:
-        with torch.no_grad():
-            for p, old in saved:
-                p.copy_(old)
-        raise
+    with torch.no_grad():
+        for a in plan.actions:
+            p = params[a.parameter]
+            if id(p) in done and a.action == "scale":
+                continue  # a tied weight is scaled once
+            done.add(id(p))
+            if before_write is not None:
+                before_write(p, a.parameter)
+            _apply(p, a, plan.seed)
     return dataclasses.replace(plan, dry_run=False)
 
 

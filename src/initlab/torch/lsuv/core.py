@@ -35,6 +35,8 @@ from initlab._validation import check_int, check_real
 from initlab.torch.fill import fill_
 from initlab.torch.lsuv.layers import Target, find_targets, preinit_parameters
 from initlab.torch.lsuv.report import LSUVLayer, LSUVReport
+from initlab.torch.model.anatomy import layer_kind
+from initlab.torch.runtime import Preserved, call_arguments, call_model
 
 __all__ = ["lsuv"]
 
@@ -72,14 +74,6 @@ def _std(y: torch.Tensor) -> float:
     return float(y.std())
 
 
-def _call(model: nn.Module, inputs: Any) -> Any:
-    if isinstance(inputs, tuple):
-        return model(*inputs)
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    return model(inputs)
-
-
 class _Engine:
     """The hooks and their shared state for one :func:`lsuv` call (no global state)."""
 
@@ -111,12 +105,10 @@ class _Engine:
 
     def _used_by(self, module: nn.Module) -> list[int]:
         """Tracked parameters a call of ``module`` reads."""
-        owners = [module]
-        if isinstance(module, nn.MultiheadAttention):
-            owners.append(module.out_proj)  # applied functionally inside the module's call
-        return [
-            id(p) for owner in owners for p in owner._parameters.values() if id(p) in self.tracked
-        ]
+        kind = layer_kind(module)
+        # An atomic layer (attention) applies its children's weights inside its own call.
+        params = module.parameters(recurse=kind is not None and kind.atomic)
+        return [id(p) for p in params if id(p) in self.tracked]
 
     def install(self) -> list[torch.utils.hooks.RemovableHandle]:
         handles = []
@@ -244,7 +236,7 @@ class _Engine:
             layer.calls = 0
         self.current = p
         try:
-            _call(self.model, inputs)
+            call_model(self.model, inputs)
         finally:
             self.current = None
         return p
@@ -293,18 +285,41 @@ class _Engine:
 
 
 def _touched(targets: list[Target]) -> list[torch.Tensor]:
-    """Every parameter LSUV may write, once each (what a failure must restore)."""
+    """Every parameter LSUV may write, once each (what a failure must restore): the
+    parameters of each target layer (attention's q/k/v and out_proj included)."""
     found: dict[int, torch.Tensor] = {}
     for t in targets:
-        params = [t.weight, t.bias]
-        if isinstance(t.module, nn.MultiheadAttention):
-            m = t.module
-            params += [m.in_proj_weight, m.in_proj_bias]
-            params += [m.q_proj_weight, m.k_proj_weight, m.v_proj_weight]
-        for p in params:
-            if isinstance(p, torch.Tensor):
-                found.setdefault(id(p), p)
+        for p in t.module.parameters():
+            found.setdefault(id(p), p)
     return list(found.values())
+
+
+def _rescale(
+    engine: _Engine,
+    model: nn.Module,
+    targets: list[Target],
+    inputs: Any,
+    seed: int | None,
+    orthogonal_first: bool,
+    verify: bool,
+    max_passes: int,
+) -> tuple[int, int, list[str], Any]:
+    """Pre-initialize, then the rescaling passes (in eval mode, hooks removed afterwards)."""
+    handles: list[Any] = []
+    try:
+        with torch.no_grad():
+            if orthogonal_first:
+                weights, biases = preinit_parameters(model, targets)
+                for name, weight in weights:
+                    fill_(weight, "orthogonal", seed=seed, name=name)
+                for bias in biases:
+                    bias.zero_()
+            model.eval()
+            handles = engine.install()
+            return _run_passes(engine, inputs, verify, max_passes)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def lsuv(
@@ -341,10 +356,12 @@ def lsuv(
 
     Rescalable layers: Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d and MultiheadAttention
     (through ``out_proj``, whose hooks never fire). ``exclude`` takes glob patterns of module
-    names to leave alone. ``inputs`` is passed as ``model(inputs)``; a tuple is unpacked as
-    positional arguments and a dict as keyword arguments. The model runs in eval mode under
-    ``no_grad`` on the inputs' device as given (nothing is moved) and gets every module's
-    train/eval flag back afterwards. If anything raises, every parameter keeps its old value.
+    names (or of their weights' parameter names) to leave alone. ``inputs`` follows
+    initlab's one rule (as in ``probe``): a tensor is ``model(x)``, a tuple or list
+    ``model(*inputs)``, a dict ``model(**inputs)``. The model
+    runs in eval mode under ``no_grad`` on the inputs' device as given (nothing is moved);
+    every module's train/eval flag and every buffer (a forward's own counters) come back
+    afterwards. If anything raises, every parameter keeps its old value.
 
     ``verify=True`` repeats passes until one rescales nothing: it catches weight uses no hook
     can see (a weight read functionally before its layer runs), at the cost of one more pass.
@@ -371,14 +388,15 @@ def lsuv(
     if isinstance(exclude, str):
         exclude = (exclude,)
     if not all(isinstance(p, str) for p in exclude):
-        raise ValueError(f"exclude={exclude!r} is not valid; allowed: a sequence of glob strings.")
+        raise TypeError(f"exclude={exclude!r} is not valid; allowed: a sequence of glob strings.")
     for flag, value in (
         ("orthogonal_first", orthogonal_first),
         ("bias_correction", bias_correction),
         ("verify", verify),
     ):
         if not isinstance(value, bool):
-            raise ValueError(f"{flag}={value!r} is not valid; allowed: True or False.")
+            raise TypeError(f"{flag}={value!r} is not valid; allowed: True or False.")
+    call_arguments(inputs)  # a clear TypeError for inputs that cannot be passed
 
     targets = find_targets(model, exclude)
     if not targets:
@@ -396,8 +414,6 @@ def lsuv(
     if orthogonal_first and seed is None:
         seed = secrets.randbelow(2**32)  # a fresh seed, recorded in the report
 
-    saved = [p.detach().clone() for p in touched]
-    flags = [(m, m.training) for m in model.modules()]
     engine = _Engine(
         model,
         targets,
@@ -406,28 +422,16 @@ def lsuv(
         max_iter=max_iter,
         bias_correction=bias_correction,
     )
-    handles: list[Any] = []
-    try:
-        with torch.no_grad():
-            if orthogonal_first:
-                weights, biases = preinit_parameters(model, targets)
-                for name, weight in weights:
-                    fill_(weight, "orthogonal", seed=seed, name=name)
-                for bias in biases:
-                    bias.zero_()
-            model.eval()
-            handles = engine.install()
-            passes, calls, reasons, first = _run_passes(engine, inputs, verify, max_passes)
-    except BaseException:
-        with torch.no_grad():
-            for p, old in zip(touched, saved, strict=True):
-                p.copy_(old)
-        raise
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in flags:
-            module.training = training
+    # Buffers, slots and train/eval flags come back always; the parameters LSUV writes only
+    # if anything raises (KeyboardInterrupt included).
+    with (
+        Preserved(model, parameters=False),
+        Preserved(model, restore="on_error", parameters=False, buffers=False) as written,
+    ):
+        for p in touched:
+            written.save(p)
+        passes, calls, reasons, first = _rescale(engine, model, targets, inputs, seed,
+                                                 orthogonal_first, verify, max_passes)  # fmt: skip
 
     report = LSUVReport(
         layers=engine.rows(first.order),

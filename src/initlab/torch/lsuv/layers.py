@@ -18,11 +18,17 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules.conv import _ConvNd
 
-__all__ = ["Target", "find_targets", "preinit_parameters"]
+from initlab.torch.model.anatomy import layer_kind
 
-RESCALABLE = (nn.Linear, _ConvNd, nn.MultiheadAttention)
+__all__ = ["Target", "find_targets", "preinit_parameters", "rescalable"]
+
+
+def rescalable(module: nn.Module) -> bool:
+    """Whether the registry says the module's output is affine in one weight
+    (:mod:`initlab.torch.model.anatomy`: Linear, Conv, ConvTranspose, MultiheadAttention)."""
+    kind = layer_kind(module)
+    return kind is not None and kind.affine
 
 
 @dataclass(eq=False)
@@ -50,7 +56,8 @@ class Target:
 
     def channel_dim(self, y: torch.Tensor) -> int:
         """The output dimension the bias runs along."""
-        if isinstance(self.module, _ConvNd):
+        kind = layer_kind(self.module)
+        if kind is not None and kind.units == "conv":
             # Batched (N, C, *spatial) has as many dimensions as the weight; unbatched one fewer.
             return 1 if y.dim() == self.weight.dim() else 0
         return y.dim() - 1
@@ -68,12 +75,6 @@ class Target:
         return y.movedim(dim, -1).reshape(-1, y.shape[dim]).mean(0)
 
 
-def _kind(module: nn.Module) -> str:
-    if isinstance(module, nn.MultiheadAttention):
-        return "MultiheadAttention"
-    return type(module).__name__
-
-
 def _matches(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -81,23 +82,30 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
 def find_targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[Target]:
     """Every rescalable layer of ``model`` in registration order, shared modules once.
 
-    ``exclude`` holds glob patterns on module names (``"head"``, ``"blocks.*.fc2"``).
+    ``exclude`` holds glob patterns on module names (``"head"``, ``"blocks.*.fc2"``) or on
+    the weight's parameter name (``"head.weight"``), as ``initlab.init``'s ``exclude``.
     A layer whose weight is not a plain :class:`~torch.nn.Parameter` (weight-norm or
     parametrized weights) is left out: its output is not affine in one tensor.
     """
     param_names = {id(p): n for n, p in model.named_parameters()}
-    out_projs = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
+    inside_atomic = {  # attention's out_proj: rescaled through its attention module
+        id(child)
+        for m in model.modules()
+        if (kind := layer_kind(m)) is not None and kind.atomic
+        for child in m.modules()
+        if child is not m
+    }
     targets: list[Target] = []
     for name, module in model.named_modules():
-        if not isinstance(module, RESCALABLE) or id(module) in out_projs:
+        kind = layer_kind(module)
+        if kind is None or not kind.affine or id(module) in inside_atomic:
             continue
-        if _matches(name, exclude):
-            continue
-        owner = module.out_proj if isinstance(module, nn.MultiheadAttention) else module
-        weight = owner._parameters.get("weight")
+        weight = _registered(module, kind.weight)
         if not isinstance(weight, nn.Parameter) or id(weight) not in param_names:
             continue
-        bias = owner._parameters.get("bias")
+        if _matches(name, exclude) or _matches(param_names[id(weight)], exclude):
+            continue
+        bias = _registered(module, kind.bias)
         targets.append(
             Target(
                 name=name or "<model>",
@@ -105,10 +113,19 @@ def find_targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[Target]:
                 weight=weight,
                 bias=bias if isinstance(bias, nn.Parameter) else None,
                 weight_name=param_names[id(weight)],
-                kind=_kind(module),
+                kind=type(module).__name__,
             )
         )
     return targets
+
+
+def _registered(module: nn.Module, name: str | None) -> Any:
+    """The tensor registered as parameter ``name`` (dotted: ``out_proj.weight``), or None;
+    a parametrized weight is not registered under its name, so it is None too."""
+    if name is None:
+        return None
+    path, _, local = name.rpartition(".")
+    return (module.get_submodule(path) if path else module)._parameters.get(local)
 
 
 def preinit_parameters(

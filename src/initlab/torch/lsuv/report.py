@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from initlab.reporting import Report
 
 __all__ = ["LSUVLayer", "LSUVReport"]
 
@@ -49,14 +48,21 @@ class LSUVLayer:
         return dataclasses.asdict(self)
 
 
+#: Identifies the JSON of :meth:`LSUVReport.to_dict`. Version 2: a float that is not finite
+#: (the std of a layer never reached) is the string "NaN"/"Infinity" (version 1, unnamed,
+#: wrote null), as in every initlab report (:mod:`initlab.reporting`).
+FORMAT = "initlab.lsuv/2"
+
+
 @dataclass(frozen=True)
-class LSUVReport:
+class LSUVReport(Report):
     """Layers in execution order, the number of forward passes, and why more than one was needed.
 
     ``layer_calls`` counts the calls of rescalable layers over all passes (the unit of work:
     the reference implementation makes ``O(L^2)`` of them for ``L`` layers).
     """
 
+    text_width = 140
     layers: tuple[LSUVLayer, ...]
     passes: int
     layer_calls: int
@@ -93,6 +99,7 @@ class LSUVReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form, for JSON."""
         return {
+            "format": FORMAT,
             "passes": self.passes,
             "method": self.method,
             "layer_calls": self.layer_calls,
@@ -106,19 +113,22 @@ class LSUVReport:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
-    def to_json(self, **kwargs: Any) -> str:
-        """JSON text (NaN for layers never reached is written as null)."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [clean(v) for v in value]
-            return value
-
-        return json.dumps(clean(self.to_dict()), **kwargs)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LSUVReport:
+        """Inverse of :meth:`to_dict` (derived fields are recomputed)."""
+        fields = {f.name for f in dataclasses.fields(LSUVLayer)}
+        return cls(
+            layers=tuple(LSUVLayer(**{k: v for k, v in d.items() if k in fields})
+                         for d in data["layers"]),
+            passes=data["passes"],
+            layer_calls=data["layer_calls"],
+            target_std=data["target_std"],
+            tol=data["tol"],
+            seed=data["seed"],
+            orthogonal_first=data["orthogonal_first"],
+            bias_correction=data["bias_correction"],
+            reasons=tuple(data.get("reasons", ())),
+        )  # fmt: skip
 
     def table(self) -> Table:
         """A rich table: one row per layer."""
@@ -161,9 +171,3 @@ class LSUVReport:
 
     def __rich__(self) -> Table:
         return self.table()
-
-    def __str__(self) -> str:
-        console = Console(width=140, record=True, color_system=None, force_terminal=False)
-        with console.capture() as capture:
-            console.print(self.table())
-        return capture.get().rstrip()

@@ -7,17 +7,39 @@
   data-flow graph.
 """
 
-from initlab.torch.model.activations import Activation
-from initlab.torch.model.api import InitError, InitWarning, init
-from initlab.torch.model.discovery import Discovery, LayerLink, discover
-from initlab.torch.model.report import InitReport, ParamRow
-from initlab.torch.model.rules import AUTO_RULES
+import importlib
+
+#: Public names, each imported from its module on first use, so that importing one part of
+#: the anatomy (``initlab.torch.model.graph``) does not import the whole of ``init``.
+_LAZY = {
+    "AUTO_RULES": "rules",
+    "Activation": "activations",
+    "Discovery": "discovery",
+    "InitError": "api",
+    "InitOptions": "options",
+    "InitReport": "report",
+    "InitWarning": "api",
+    "LayerLink": "discovery",
+    "ParamRow": "report",
+    "discover": "discovery",
+    "init": "api",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTO_RULES",
     "Activation",
     "Discovery",
     "InitError",
+    "InitOptions",
     "InitReport",
     "InitWarning",
     "LayerLink",

@@ -22,7 +22,7 @@ shape and order of its input) counts as a nonlinearity with the numeric gain.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,9 @@ from initlab import gains as _gains
 from initlab.torch.nn_init import calculate_gain as _torch_gain
 
 __all__ = [
+    "CATALOGUE",
     "Activation",
+    "Nonlinearity",
     "function_activation",
     "is_elementwise",
     "make_activation",
@@ -67,6 +69,74 @@ class Activation:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
         return {"name": self.name, "param": self.param, "family": self.family, "gain": self.gain}
+
+
+@dataclass(frozen=True)
+class Nonlinearity:
+    """An entry of the activation catalogue: what initlab knows of a nonlinearity by name.
+
+    ``family`` picks the ``"auto"`` rule (``relu``, ``xavier``, ``selu`` or ``numeric``);
+    ``bounds`` is the output range of a bounded one (the probe measures its saturation; for
+    hardtanh the range comes from the call's arguments, ``bounds_from_args``);
+    ``nonnegative``: every output is >= 0. The gain comes from :func:`make_activation`.
+
+    >>> CATALOGUE["tanh"].family, CATALOGUE["tanh"].bounds, CATALOGUE["tanh"].saturates
+    ('xavier', (-1.0, 1.0), True)
+    """
+
+    name: str
+    bounds: tuple[float, float] | None = None
+    nonnegative: bool = False
+    bounds_from_args: Callable[[tuple, Mapping[str, Any]], tuple[float, float]] | None = None
+
+    @property
+    def family(self) -> str:
+        """The ``"auto"`` rule's family."""
+        return _family(self.name)
+
+    @property
+    def saturates(self) -> bool:
+        """Whether the nonlinearity is bounded, so that saturation is measured."""
+        return self.bounds is not None or self.bounds_from_args is not None
+
+    def range_for(self, args: tuple, kwargs: Mapping[str, Any]) -> tuple[float, float] | None:
+        """The output range of one call (None for an unbounded nonlinearity)."""
+        if self.bounds_from_args is not None:
+            return self.bounds_from_args(args, kwargs)
+        return self.bounds
+
+
+def _hardtanh_range(args: tuple, kwargs: Mapping[str, Any]) -> tuple[float, float]:
+    low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+    high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+    return float(low), float(high)
+
+
+#: The activation catalogue: every nonlinearity known by name (functions ``F.name``,
+#: ``torch.name``, ``Tensor.name`` and their in-place ``name_`` forms).
+CATALOGUE: dict[str, Nonlinearity] = {
+    n.name: n
+    for n in (
+        Nonlinearity("relu", nonnegative=True),
+        Nonlinearity("relu6", (0.0, 6.0), nonnegative=True),
+        Nonlinearity("leaky_relu"),
+        Nonlinearity("prelu"),
+        Nonlinearity("rrelu"),
+        Nonlinearity("elu"),
+        Nonlinearity("selu"),
+        Nonlinearity("celu"),
+        Nonlinearity("gelu"),
+        Nonlinearity("silu"),
+        Nonlinearity("mish"),
+        Nonlinearity("softplus"),
+        Nonlinearity("hardswish"),
+        Nonlinearity("tanh", (-1.0, 1.0)),
+        Nonlinearity("sigmoid", (0.0, 1.0)),
+        Nonlinearity("hardsigmoid", (0.0, 1.0)),
+        Nonlinearity("softsign", (-1.0, 1.0)),
+        Nonlinearity("hardtanh", bounds_from_args=_hardtanh_range),
+    )
+}
 
 
 def _family(name: str) -> str:

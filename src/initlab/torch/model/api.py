@@ -23,31 +23,30 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from rich.progress import Progress
 from torch import nn
 
-from initlab._validation import check_choice, check_int, choice_error
-from initlab.fans import FAN_MODES, Fans, compute_fans
-from initlab.schemes import (
-    DISTRIBUTIONS,
-    Constant,
-    Orthogonal,
-    Scheme,
-    get_scheme,
-    scheme_names,
-)
+from initlab.fans import Fans, compute_fans
+from initlab.schemes import Constant, Orthogonal, Scheme
 from initlab.torch.fill import fill_
-from initlab.torch.model.conventions import NORM_POLICIES, apply_norm_policy
+from initlab.torch.model.conventions import apply_norm_policy
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.fake import module_order_warning
 from initlab.torch.model.known import embedding_scheme, normalized_next
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
+from initlab.torch.model.options import (
+    ATOMIC_MODES,
+    BIAS_POLICIES,
+    CUSTOM_POLICIES,
+    InitOptions,
+    label,
+)
 from initlab.torch.model.parametrized import layer_context, link_weight_norms
 from initlab.torch.model.report import InitReport, ParamRow
 from initlab.torch.model.rules import (
@@ -60,12 +59,10 @@ from initlab.torch.model.rules import (
     weight_choice,
     with_mode,
 )
+from initlab.torch.residual import plan_residual_policy, residual_option, write_residual_actions
+from initlab.torch.runtime import Preserved
 
-__all__ = ["InitError", "InitWarning", "init"]
-
-BIAS_POLICIES = ("zeros", "keep", "torch")
-ATOMIC_MODES = ("validate", "snapshot")
-CUSTOM_POLICIES = ("init", "skip")
+__all__ = ["ATOMIC_MODES", "BIAS_POLICIES", "CUSTOM_POLICIES", "InitError", "InitWarning", "init"]
 _WEIGHT_KINDS = ("weight", "recurrent", "embedding")
 _PROGRESS_ELEMENTS = 50_000_000
 
@@ -88,83 +85,6 @@ class InitError(ValueError):
 
 class InitWarning(UserWarning):
     """Something in an initialization that deserves attention (symmetric layers, buffers)."""
-
-
-# --------------------------------------------------------------------------------------
-# Arguments
-# --------------------------------------------------------------------------------------
-
-
-def _patterns(param: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(
-            f"{param}={value!r} is not valid; allowed: a glob string or a list of them."
-        ) from None
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"{param}: {item!r} is not valid; allowed: glob strings.")
-    return items
-
-
-def _override(pattern: str, value: Any) -> Any:
-    where = f"overrides[{pattern!r}]"
-    if isinstance(value, Scheme) or (callable(value) and not isinstance(value, str)):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(
-            f"{where}={value!r} is not valid; allowed: a scheme name, a Scheme, 'keep', 'auto' "
-            "or a callable filling a tensor in place."
-        )
-    if value in ("keep", "skip"):
-        return "keep"
-    if value == "auto":
-        return "auto"
-    try:
-        return get_scheme(value)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
-def _model_scheme(scheme: Any) -> Scheme | None:
-    if isinstance(scheme, str) and scheme == "auto":
-        return None
-    if isinstance(scheme, Scheme):
-        return scheme
-    if not isinstance(scheme, str):
-        raise TypeError(
-            f"scheme={scheme!r} is not valid; allowed: 'auto', a scheme name or a Scheme."
-        )
-    try:
-        return get_scheme(scheme)
-    except ValueError as error:
-        if "is not valid; allowed:" in str(error) and "(" not in scheme:
-            raise choice_error("scheme", scheme, ("auto", *scheme_names())) from None
-        raise
-
-
-def _bias_policy(bias: Any) -> str | Scheme:
-    if isinstance(bias, str) and bias in BIAS_POLICIES:
-        return bias
-    try:
-        resolved = get_scheme(bias)
-    except (ValueError, TypeError):
-        raise choice_error("bias", bias, (*BIAS_POLICIES, "a scheme without fans")) from None
-    if resolved.uses_fans:
-        raise ValueError(
-            f"bias={bias!r} is not valid: it scales by fans, and a bias has none; allowed: "
-            "'zeros', 'keep', 'torch' or a scheme without fans such as 'normal(std=0.01)'."
-        )
-    return resolved
-
-
-def _label(value: Any) -> str:
-    return value if isinstance(value, str) else getattr(value, "name", repr(value))
 
 
 # --------------------------------------------------------------------------------------
@@ -303,7 +223,7 @@ def _plan(
             failures.append((name, str(error)))
             continue
         plan = _ParamPlan(name, aliases, p, path, module)
-        excluded = _match(exclude, all_names)
+        excluded = _match(exclude, (*all_names, *_modules_of(all_names)))
         pattern = _match(overrides, all_names)
         if excluded:
             used.add(excluded)
@@ -337,6 +257,17 @@ def _plan(
                     f"look like {sample} (globs use fnmatch: '*' matches across dots)."
                 )
     return plans, failures
+
+
+def _modules_of(names: Iterable[str]) -> tuple[str, ...]:
+    """Every module path that holds one of the parameters ``names`` (ancestors included)."""
+    out: dict[str, None] = {}
+    for name in names:
+        path = name.rpartition(".")[0]
+        while path:
+            out.setdefault(path, None)
+            path = path.rpartition(".")[0]
+    return tuple(out)
 
 
 def _all_names(names: dict[int, list[str]]) -> Iterable[str]:
@@ -453,11 +384,6 @@ def _materialize(model: nn.Module, device: torch.device) -> tuple[list, list[str
     return undo, blank
 
 
-def _undo(undo: list) -> None:
-    for module, where, name, old in reversed(undo):
-        getattr(module, where)[name] = old
-
-
 def _view(p: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor:
     t = p.detach()
     if t.dim() == 0:  # a scalar as one element: the stream's value 0 either way
@@ -505,91 +431,91 @@ def _rows(plans: list[_ParamPlan], dry_run: bool, measure: bool) -> tuple[list[P
     rows: list[ParamRow] = []
     symmetric: list[str] = []
     for plan in plans:
-        module_type = type(plan.module).__name__
         for block in plan.blocks:
-            spec = block.spec
-            link = spec.link
-            activation = spec.known_activation
-            if spec.kind in _WEIGHT_KINDS or spec.follows:
-                follows = spec.follows or (link.follows if link is not None else None)
-                found_by = spec.found_by or (link.found_by if link is not None else None)
-            else:
-                follows = found_by = None
-            choice = block.choice
-            writes = choice is not None or block.filler is not None
-            stats: dict[str, float] = {}
-            scheme_name = formula = rule = None
-            gain = None
-            if choice is not None:
-                stats = choice.scheme.statistics(block.fans)
-                scheme_name, formula = choice.scheme.name, choice.scheme.formula()
-                rule, gain = choice.rule, choice.gain
-            elif block.filler is not None:
-                rule, scheme_name = "override", getattr(block.filler, "__name__", "callable")
-            is_symmetric = bool(
-                choice is not None
-                and isinstance(choice.scheme, Constant)
-                and spec.kind in _WEIGHT_KINDS
-                and block.shape
-                and block.shape[0] > 1
-            )
-            if is_symmetric and plan.path not in symmetric:
+            row = _row(plan, block, dry_run, measure)
+            if row.symmetric and plan.path not in symmetric:
                 symmetric.append(plan.path)
-            measured = (None, None)
-            if measure and writes and not dry_run:
-                measured = _measure(_view(plan.param, spec.rows))
-            notes = [spec.note] if spec.note else []
-            if plan.aliases and spec.kind == "embedding":  # issue 11
-                notes.append(f"tied with {', '.join(plan.aliases)}: std 1/sqrt(d) suits its "
-                             "output role (logits std about 1)")  # fmt: skip
-            if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
-                notes.append("also reaches " + ", ".join(link.also))
-            note = "; ".join(notes)
-            fans = block.fans if block.fans is not None else spec.fans
-            if (
-                choice is not None
-                and not choice.scheme.uses_fans
-                and spec.kind not in _WEIGHT_KINDS
-            ):
-                fans = None  # a bias or norm set without fans: fans would only mislead
-            if choice is not None and isinstance(choice.scheme, Orthogonal) and block.shape:
-                # rows (or columns) orthonormal times gain: mean square gain^2 / max(rows, cols)
-                widest = max(block.shape[0], math.prod(block.shape[1:]))
-                stats = {"std": choice.scheme.gain / math.sqrt(widest)} if widest else {}
-            rows.append(
-                ParamRow(
-                    parameter=plan.name,
-                    part=spec.part,
-                    rows=spec.rows,
-                    shape=block.shape,
-                    dtype=str(plan.param.dtype).replace("torch.", ""),
-                    layer=plan.path,
-                    layer_type=module_type,
-                    kind=spec.kind,
-                    action=("planned" if dry_run else "initialized") if writes else "skipped",
-                    reason=block.reason,
-                    activation=(activation.label if activation is not None else None)
-                    if spec.kind in _WEIGHT_KINDS
-                    else None,
-                    follows=follows,
-                    found_by=found_by,
-                    rule=rule,
-                    scheme=scheme_name,
-                    formula=formula,
-                    fan_in=None if fans is None else int(fans.fan_in),
-                    fan_out=None if fans is None else int(fans.fan_out),
-                    gain=gain,
-                    std=stats.get("std"),
-                    bound=stats.get("bound"),
-                    stream=block.stream if choice is not None and choice.scheme.random else None,
-                    aliases=plan.aliases,
-                    symmetric=is_symmetric,
-                    note=note,
-                    measured_std=measured[0],
-                    measured_mean=measured[1],
-                )
-            )
+            rows.append(row)
     return rows, symmetric
+
+
+def _row(plan: _ParamPlan, block: _Block, dry_run: bool, measure: bool) -> ParamRow:
+    """The report's row of one block."""
+    module_type = type(plan.module).__name__
+    spec = block.spec
+    link = spec.link
+    activation = spec.known_activation
+    if spec.kind in _WEIGHT_KINDS or spec.follows:
+        follows = spec.follows or (link.follows if link is not None else None)
+        found_by = spec.found_by or (link.found_by if link is not None else None)
+    else:
+        follows = found_by = None
+    choice = block.choice
+    writes = choice is not None or block.filler is not None
+    stats: dict[str, float] = {}
+    scheme_name = formula = rule = None
+    gain = None
+    if choice is not None:
+        stats = choice.scheme.statistics(block.fans)
+        scheme_name, formula = choice.scheme.name, choice.scheme.formula()
+        rule, gain = choice.rule, choice.gain
+    elif block.filler is not None:
+        rule, scheme_name = "override", getattr(block.filler, "__name__", "callable")
+    is_symmetric = bool(
+        choice is not None
+        and isinstance(choice.scheme, Constant)
+        and spec.kind in _WEIGHT_KINDS
+        and block.shape
+        and block.shape[0] > 1
+    )
+    measured = (None, None)
+    if measure and writes and not dry_run:
+        measured = _measure(_view(plan.param, spec.rows))
+    notes = [spec.note] if spec.note else []
+    if plan.aliases and spec.kind == "embedding":  # issue 11
+        notes.append(f"tied with {', '.join(plan.aliases)}: std 1/sqrt(d) suits its output "
+                     "role (logits std about 1)")  # fmt: skip
+    if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
+        notes.append("also reaches " + ", ".join(link.also))
+    note = "; ".join(notes)
+    fans = block.fans if block.fans is not None else spec.fans
+    if choice is not None and not choice.scheme.uses_fans and spec.kind not in _WEIGHT_KINDS:
+        fans = None  # a bias or norm set without fans: fans would only mislead
+    if choice is not None and isinstance(choice.scheme, Orthogonal) and block.shape:
+        # rows (or columns) orthonormal times gain: mean square gain^2 / max(rows, cols)
+        widest = max(block.shape[0], math.prod(block.shape[1:]))
+        stats = {"std": choice.scheme.gain / math.sqrt(widest)} if widest else {}
+    return ParamRow(
+        parameter=plan.name,
+        part=spec.part,
+        rows=spec.rows,
+        shape=block.shape,
+        dtype=str(plan.param.dtype).replace("torch.", ""),
+        layer=plan.path,
+        layer_type=module_type,
+        kind=spec.kind,
+        action=("planned" if dry_run else "initialized") if writes else "skipped",
+        reason=block.reason,
+        activation=(activation.label if activation is not None else None)
+        if spec.kind in _WEIGHT_KINDS
+        else None,
+        follows=follows,
+        found_by=found_by,
+        rule=rule,
+        scheme=scheme_name,
+        formula=formula,
+        fan_in=None if fans is None else int(fans.fan_in),
+        fan_out=None if fans is None else int(fans.fan_out),
+        gain=gain,
+        std=stats.get("std"),
+        bound=stats.get("bound"),
+        stream=block.stream if choice is not None and choice.scheme.random else None,
+        aliases=plan.aliases,
+        symmetric=is_symmetric,
+        note=note,
+        measured_std=measured[0],
+        measured_mean=measured[1],
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -616,6 +542,7 @@ def init(
     measure: bool = True,
     progress: bool | None = None,
     residual: str | Mapping[str, Any] | None = None,
+    inputs: Any = None,
     norms: str = "auto",
 ) -> InitReport:
     r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
@@ -657,8 +584,12 @@ def init(
     overrides: ``{glob: scheme}`` on parameter names (fnmatch; the first matching glob wins);
         a value may be a scheme name or Scheme, ``"auto"``, ``"keep"``, or a callable that
         fills the tensor it is given in place (or returns one). A glob matching nothing is an
-        error. exclude: globs of parameters to leave as they are.
-    example_inputs: inputs for one recorded forward pass, used when fx cannot trace.
+        error. exclude: globs of parameters to leave as they are, on parameter names or
+        on module names (a module's glob excludes every parameter inside it), as in
+        :func:`initlab.lsuv`.
+    inputs: inputs for one recorded forward pass, used when fx cannot trace, by the one rule
+        of :func:`initlab.torch.runtime.call_arguments` (a tensor, a tuple or list, a dict);
+        ``example_inputs`` is the same argument under its first name.
     dry_run: compute the report only; no parameter is touched.
     include_frozen: also initialize parameters with ``requires_grad=False``.
     custom: ``"init"`` (raw parameters of unknown modules: 2-D+ as weights in torch layout,
@@ -675,11 +606,23 @@ def init(
         (Zhang et al. 2019) or ``"gpt2"`` (projections by ``1/sqrt(N)``), or a dict with
         ``policy`` and any of ``branches``, ``classifier``, ``n_layers``, ``std``. The
         branches are found on the same graph as the activations; the policy is planned and
-        checked before anything is written, and its writes show in ``report.residual``.
+        checked with the rest, written in the same transaction, and shows in
+        ``report.residual``.
 
-    Raises :class:`InitError` (a ValueError) naming each parameter that cannot be
-    initialized and why, with every parameter unchanged; ValueError or TypeError for a bad
-    argument.
+    The call runs in phases: options (every argument checked: ValueError or TypeError
+    naming it) -> discovery (changes nothing in the model) -> plan (per block: fans,
+    activation, scheme, std; the residual policy's actions) -> validate (everything
+    checkable before a write; a failure raises :class:`InitError`, a ValueError, naming each
+    parameter and why) -> write (one transaction: the blocks, then the residual policy).
+
+    What a failure leaves: before the write phase, nothing is changed (parameters, buffers,
+    the model's placement). In the write phase, ``atomic="snapshot"`` restores every
+    parameter and buffer bit for bit, and a meta model to the meta device, on any exception,
+    KeyboardInterrupt included (an Exception is re-raised as :class:`InitError`). The default
+    ``atomic="validate"`` holds no copy: a meta model goes back to the meta device and a
+    buffer it set is put back, but a parameter already written keeps its new values; the
+    :class:`InitError` lists them (an interrupt is re-raised as it is). After validation
+    only the unforeseeable fails there (out of memory, an interrupt).
 
     >>> import torch, initlab
     >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
@@ -695,161 +638,179 @@ def init(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={model!r} is not valid; allowed: a torch.nn.Module.")
-    model_scheme = _model_scheme(scheme)
-    if seed is None:
-        seed = secrets.randbelow(2**32)
-    seed = check_int("seed", seed, minimum=0)
-    if mode is not None:
-        check_choice("mode", mode, FAN_MODES)
-    if distribution is not None:
-        check_choice("distribution", distribution, DISTRIBUTIONS)
-    if model_scheme is not None and (mode or distribution) and not hasattr(model_scheme, "mode"):
-        given = "mode" if mode else "distribution"
-        raise ValueError(
-            f"{given}={(mode or distribution)!r} is not valid with scheme={_label(scheme)!r}, "
-            "which has no fans; allowed: 'auto' or a variance-scaling scheme."
-        )
-    bias_policy = _bias_policy(bias)
-    check_choice("custom", custom, CUSTOM_POLICIES)
-    check_choice("norms", norms, NORM_POLICIES)
-    check_choice("atomic", atomic, ATOMIC_MODES)
-    for flag, value in (("dry_run", dry_run), ("include_frozen", include_frozen),
-                        ("measure", measure)):  # fmt: skip
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag}={value!r} is not valid; allowed: True or False.")
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise TypeError(f"overrides={overrides!r} is not valid; allowed: a dict of glob -> scheme.")
-    resolved = {str(k): _override(str(k), v) for k, v in (overrides or {}).items()}
-    excluded = _patterns("exclude", exclude)
-    settings = {
-        "mode": mode,
-        "distribution": distribution,
-        "bias": bias_policy,
-        "custom": custom,
-        "include_frozen": include_frozen,
-    }
-
-    found = discover(model, example_inputs)
-    plans, failures = _plan(model, found, model_scheme, resolved, excluded, settings)
-    apply_norm_policy(plans, norms)  # issue 11: zero-initialized norms kept
-    link_weight_norms(plans, seed)  # issue 11: weight_norm's g = ||v||
-    target = _target_device(model, device)
+    options = InitOptions(
+        scheme=scheme, seed=seed, mode=mode, distribution=distribution, bias=bias,
+        overrides=overrides, exclude=exclude, example_inputs=example_inputs, dry_run=dry_run,
+        include_frozen=include_frozen, custom=custom, device=device, atomic=atomic,
+        measure=measure, progress=progress, residual=residual, inputs=inputs, norms=norms,
+    )  # fmt: skip
+    found = discover(model, options.example_inputs)
+    plans, failures = _plan(
+        model, found, options.model_scheme, options.resolved_overrides, options.excluded,
+        options.settings,
+    )  # fmt: skip
+    apply_norm_policy(plans, options.norms)  # issue 11: zero-initialized norms kept
+    link_weight_norms(plans, options.seed)  # issue 11: weight_norm's g = ||v||
+    target = _target_device(model, options.device)
     failures += _validate(plans, target)
     if failures:
         raise InitError(failures)
-    # ---- issue 6: residual-aware policy, planned (and checked) before anything is written --
-    residual_plan = None
-    if residual is not None:
-        from initlab.torch.residual import plan_residual_policy, residual_option
+    residual_plan = _plan_residual(model, options, found)
+    outcome = _Outcome(residual=residual_plan)
+    if not options.dry_run:
+        outcome = _transaction(model, plans, residual_plan, options, target)
+    return _report(plans, options, found, outcome)
 
-        residual_plan = plan_residual_policy(
-            model, **residual_option(residual), seed=seed, example_inputs=example_inputs,
-            graph=found.graph,
-        )  # fmt: skip
-    # ---- end issue 6 ------------------------------------------------------------------------
 
-    rows_warnings: list[str] = []
+def _plan_residual(model: nn.Module, options: InitOptions, found: Discovery) -> Any:
+    """The residual policy's actions, planned and checked before anything is written."""
+    if options.residual is None:
+        return None
+    return plan_residual_policy(
+        model, **residual_option(options.residual), seed=options.seed,
+        example_inputs=options.example_inputs, graph=found.graph,
+    )  # fmt: skip
+
+
+@dataclass
+class _Outcome:
+    """What the write phase did beyond the plan."""
+
+    residual: Any = None
+    materialized: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _transaction(
+    model: nn.Module,
+    plans: list[_ParamPlan],
+    residual_plan: Any,
+    options: InitOptions,
+    target: torch.device,
+) -> _Outcome:
+    """The write phase: materialize a meta model, write every block, then the residual
+    policy, as one transaction (see :func:`init` for what a failure leaves)."""
+    snapshot = options.atomic == "snapshot"
+    outcome = _Outcome()
+    written: list[str] = []
+    fresh: set[int] = set()  # materialized from the meta device: no values to keep
+    state = Preserved(model, restore="on_error", parameters=False, buffers=snapshot, storage="cpu")
+    try:
+        with state:
+            if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+                outcome.materialized, outcome.warnings, fresh = _materialize_plans(
+                    model, plans, target
+                )
+
+            def before_write(p: torch.Tensor, name: str) -> None:
+                written.append(name)
+                if snapshot and id(p) not in fresh:
+                    state.save(p)
+
+            _write_all(plans, options.seed, options.progress, before_write)
+            if residual_plan is not None:
+                outcome.residual = write_residual_actions(model, residual_plan, before_write)
+    except Exception as error:
+        raise _write_error(error, written, plans, snapshot, fresh) from error
+    return outcome
+
+
+def _materialize_plans(
+    model: nn.Module, plans: list[_ParamPlan], target: torch.device
+) -> tuple[str, list[str], set[int]]:
+    """Materialize meta tensors on ``target`` (the transaction puts them back on failure);
+    returns the device, warnings and the ids of the new parameters."""
+    undo, blank = _materialize(model, target)
+    by_old = {id(u[3]): u for u in undo}
+    for plan in plans:
+        if id(plan.param) in by_old:
+            module, _, name, _ = by_old[id(plan.param)]
+            plan.param = module._parameters[name]
+    notes = []
+    if blank:
+        notes.append(
+            "buffers " + ", ".join(repr(b) for b in blank) + " were on the meta device and "
+            "have no defined values: set to zeros; compute them yourself"
+        )
+    fresh = {id(module._parameters[name]) for module, where, name, _ in undo
+             if where == "_parameters"}  # fmt: skip
+    return str(target), notes, fresh
+
+
+def _write_error(
+    error: Exception, written: list[str], plans: list[_ParamPlan], snapshot: bool, fresh: set
+) -> InitError:
+    failing = written[-1] if written else "?"
+    reason = f"{type(error).__name__} while writing: {error}"
+    by_name = {p.name: p for p in plans}
+    changed = [
+        n for n in dict.fromkeys(written[:-1])
+        if not snapshot and n in by_name and id(by_name[n].param) not in fresh
+    ]  # fmt: skip
+    if not changed:
+        return InitError([(failing, reason)])
+    return InitError(
+        [(failing, reason)],
+        note=(
+            f"{len(changed)} parameter(s) written before the failure keep their new values "
+            f"({', '.join(changed[:5])}); atomic='snapshot' restores every parameter on any "
+            "error."
+        ),
+    )
+
+
+def _report(
+    plans: list[_ParamPlan], options: InitOptions, found: Discovery, outcome: _Outcome
+) -> InitReport:
+    rows, symmetric = _rows(plans, options.dry_run, options.measure)
+    notes = list(outcome.warnings)
     guessed = module_order_warning(found)  # issue 11: never a silent guess
     if guessed:
-        rows_warnings.append(guessed)
-    materialized = None
-    undo: list = []
-    if not dry_run and any(t.is_meta for t in (*model.parameters(), *model.buffers())):
-        undo, blank = _materialize(model, target)
-        materialized = str(target)
-        by_old = {id(u[3]): u for u in undo}
-        for plan in plans:
-            if id(plan.param) in by_old:
-                module, _, name, _ = by_old[id(plan.param)]
-                plan.param = module._parameters[name]
-        if blank:
-            rows_warnings.append(
-                "buffers " + ", ".join(repr(b) for b in blank) + " were on the meta device and "
-                "have no defined values: set to zeros; compute them yourself"
-            )
-    if not dry_run:
-        _write_all(plans, seed, atomic, undo, progress)
-        # ---- issue 6: the residual policy acts on the weights just written ----------------
-        if residual_plan is not None:
-            from initlab.torch.residual import write_residual_policy
-
-            residual_plan = write_residual_policy(model, residual_plan)
-        # ---- end issue 6 --------------------------------------------------------------------
-
-    rows, symmetric = _rows(plans, dry_run, measure)
+        notes.insert(0, guessed)
     if symmetric:
         layers = ", ".join(repr(p) for p in symmetric)
-        rows_warnings.append(
+        notes.append(
             f"symmetry: in layer(s) {layers} every unit starts identical (a constant weight), "
             "so every unit gets the same gradient and they stay identical: each such layer "
             "acts as one unit. Use a random scheme ('auto', 'he', 'xavier') to break it."
         )
     report = InitReport(
         rows=rows,
-        seed=seed,
-        scheme=_label(scheme),
-        mode=mode,
-        bias=_label(bias),
-        dry_run=dry_run,
+        seed=options.seed,
+        scheme=label(options.scheme),
+        mode=options.mode,
+        bias=label(options.bias),
+        dry_run=options.dry_run,
         discovery=found.method,
         discovery_notes=found.notes,
-        warnings=rows_warnings,
+        warnings=notes,
         symmetric_layers=tuple(symmetric),
-        materialized=materialized,
-        residual=residual_plan,  # issue 6
+        materialized=outcome.materialized,
+        residual=outcome.residual,
     )
-    for message in rows_warnings:
-        warnings.warn(message, InitWarning, stacklevel=2)
+    for message in notes:
+        warnings.warn(message, InitWarning, stacklevel=3)
     return report
 
 
 def _write_all(
-    plans: list[_ParamPlan], seed: int, atomic: str, undo: list, progress: bool | None
+    plans: list[_ParamPlan],
+    seed: int,
+    progress: bool | None,
+    before_write: Callable[[torch.Tensor, str], None],
 ) -> None:
     todo = [p for p in plans if p.writes]
     total = sum(math.prod(b.shape) for p in todo for b in p.blocks if b.choice or b.filler)
     show = progress if progress is not None else total > _PROGRESS_ELEMENTS
-    # Tensors materialized from the meta device had no values: nothing to back up.
-    fresh = {id(getattr(u[0], u[1])[u[2]]) for u in undo}
-    backups: list[tuple[torch.Tensor, torch.Tensor]] = []
-    written: list[str] = []
 
     def run(advance: Callable[[int], Any] | None) -> None:
         for plan in todo:
-            written.append(plan.name)
-            if atomic == "snapshot" and id(plan.param) not in fresh:
-                backups.append((plan.param, plan.param.detach().to("cpu", copy=True)))
+            before_write(plan.param, plan.name)
             _write([plan], seed, advance)
 
-    try:
-        if show:
-            from rich.progress import Progress
-
-            with Progress(transient=True) as bar:
-                task = bar.add_task("initlab.init", total=total)
-                run(lambda n: bar.advance(task, n))
-        else:
-            run(None)
-    except BaseException as error:
-        with torch.no_grad():
-            for param, saved in backups:
-                param.detach().copy_(saved.to(param.device))
-        _undo(undo)
-        if not isinstance(error, Exception):
-            raise
-        failing = written[-1] if written else "?"
-        reason = f"{type(error).__name__} while writing: {error}"
-        by_name = {p.name: p for p in todo}
-        changed = [
-            n for n in written[:-1] if atomic != "snapshot" and id(by_name[n].param) not in fresh
-        ]
-        if not changed:
-            raise InitError([(failing, reason)]) from error
-        raise InitError(
-            [(failing, reason)],
-            note=(
-                f"{len(changed)} parameter(s) written before the failure keep their new values "
-                f"({', '.join(changed[:5])}); atomic='snapshot' restores every parameter on any "
-                "error."
-            ),
-        ) from error
+    if not show:
+        run(None)
+        return
+    with Progress(transient=True) as bar:
+        task = bar.add_task("initlab.init", total=total)
+        run(lambda n: bar.advance(task, n))

@@ -44,6 +44,7 @@ the execution order and the graph, for reuse (residual branches, probes).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ from typing import Any
 from torch import nn
 from torch.nn.utils.parametrize import is_parametrized
 
+from initlab._validation import choice_error
 from initlab.torch.model.activations import (
     SOFTMAX_MODULES,
     Activation,
@@ -59,17 +61,18 @@ from initlab.torch.model.activations import (
     make_activation,
     module_activation,
 )
+from initlab.torch.model.anatomy import atomic_types, is_norm, layer_kind
 from initlab.torch.model.fake import fake_graph
 from initlab.torch.model.graph import (
-    ATOMIC_MODULES,
     Graph,
     Node,
     Ref,
     is_leaf,
-    record_forward,
-    trace_fx,
+    record_or_fail,
+    try_fx,
 )
 from initlab.torch.model.signal import feeds_normalization, origin
+from initlab.torch.runtime import Preserved
 
 __all__ = ["Discovery", "LayerLink", "discover", "is_norm"]
 
@@ -155,10 +158,6 @@ def _classes(*names: str) -> tuple[type, ...]:
     return tuple(getattr(nn, n) for n in names if hasattr(nn, n))
 
 
-NORM_MODULES = (
-    nn.modules.batchnorm._NormBase,
-    *_classes("LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "CrossMapLRN2d"),
-)
 
 _PASS_MODULES = (
     *_classes(
@@ -208,21 +207,12 @@ LINEAR_OPS = frozenset(
 SOFTMAX_OPS = frozenset({"softmax", "log_softmax", "softmin"})
 
 
-def is_norm(module: nn.Module) -> bool:
-    """torch's normalization layers, and a user's module whose class name contains "Norm".
-
-    >>> import torch
-    >>> is_norm(torch.nn.BatchNorm2d(3)), is_norm(torch.nn.Linear(2, 2))
-    (True, False)
-    """
-    return isinstance(module, NORM_MODULES) or "Norm" in type(module).__name__
-
-
 def is_layer(module: nn.Module) -> bool:
     """A module whose parameters are weights that discovery should find a successor for."""
-    if isinstance(module, ATOMIC_MODULES) or is_parametrized(module):
+    kind = layer_kind(module)
+    if (kind is not None and kind.atomic) or is_parametrized(module):
         return True
-    if is_norm(module) or isinstance(module, nn.PReLU):
+    if kind is not None and (kind.norm or kind.name == "prelu"):
         return False
     return next(module.parameters(recurse=False), None) is not None
 
@@ -539,12 +529,6 @@ def _module_order_links(model: nn.Module) -> dict[str, LayerLink]:
 # --------------------------------------------------------------------------------------
 
 
-def _short(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    return first if len(first) <= 160 else first[:157] + "..."
-
-
 def _inside(path: str, roots: tuple[str, ...] | list[str]) -> str | None:
     for root in roots:
         if root == "" or path == root or path.startswith(root + "."):
@@ -561,9 +545,11 @@ def discover(
     """Find what follows every layer of ``model`` (see the module docstring for the methods).
 
     ``example_inputs`` (a tensor, a tuple of positional arguments or a dict of keyword
-    arguments) enables the ``hooks`` method: one forward pass, after which the model's
-    buffers and torch's random state are as they were. A forward that fails on them is a
-    ValueError. ``methods`` restricts the methods tried (``"module order"`` always runs last).
+    arguments) enables the ``hooks`` method: one forward pass. Discovery leaves the model as
+    it was: parameters, buffers (a forward's own counters, spectral_norm's u and v), the
+    tensors in every slot, training flags and torch's random state. A forward that fails on
+    them is a ValueError. ``methods`` restricts the methods tried (``"module order"`` always
+    runs last).
 
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
@@ -577,33 +563,23 @@ def discover(
     allowed = ("fx", "fake", "hooks", "structure", "module order")
     for method in methods:
         if method not in allowed:
-            from initlab._validation import choice_error
-
             raise choice_error("methods", method, allowed)
-    layers = {path: m for path, m in model.named_modules() if is_layer(m)}
-    params = dict(model.named_parameters(remove_duplicate=False))
-    notes: list[str] = []
-    used: list[str] = []
+    # Nothing discovery runs (a trace, a probe of a parameter-free module, a recorded
+    # forward) may leave a trace in the model: every buffer and slot is put back.
+    with Preserved(model, parameters=False):
+        return _discover(model, example_inputs, methods)
 
-    fx_graph: Graph | None = None
+
+def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -> Discovery:
     if is_leaf(model):  # the model is one layer: its output is the model's output
         link = LayerLink("", "output", None, "output (the model is one layer)", "structure")
         alone = {"": link} if is_layer(model) else {}
         if isinstance(model, nn.MultiheadAttention):
             alone["out_proj"] = LayerLink("out_proj", "output", None, link.detail, "structure")
         return Discovery(alone, {}, ("",), "structure")
-    if "fx" in methods:
-        try:
-            fx_graph = trace_fx(model)
-        except Exception as error:
-            notes.append(f"fx could not trace forward: {_short(error)}")
-        else:
-            if fx_graph.opaque:
-                notes.append(
-                    "fx traced around untraceable submodules: "
-                    + ", ".join(f"'{p}'" for p in fx_graph.opaque)
-                )
-
+    layers = {path: m for path, m in model.named_modules() if is_layer(m)}
+    notes: list[str] = []
+    fx_graph = try_fx(model, notes) if "fx" in methods else None
     run_graph: Graph | None = None
     need_run = fx_graph is None or bool(fx_graph.opaque)
     on_meta = any(p.is_meta for p in model.parameters())
@@ -611,84 +587,20 @@ def discover(
         run_graph, note = fake_graph(model, example_inputs)  # issue 11: no compute, no writes
         notes.append(note)
     elif "hooks" in methods and example_inputs is not None and need_run:
-        try:
-            run_graph = record_forward(model, example_inputs)
-        except Exception as error:
-            raise ValueError(
-                f"example_inputs: the forward pass on them failed ({_short(error)}); allowed: "
-                "a tensor, a tuple of positional arguments or a dict of keyword arguments "
-                "that model(...) accepts."
-            ) from error
-
-    links: dict[str, LayerLink] = {}
-    param_links: dict[str, LayerLink] = {}
-    into_opaque: dict[str, LayerLink] = {}
-    for graph in (fx_graph, run_graph):
-        if graph is None:
-            continue
-        g_links, g_params = _graph_links(graph, layers, params)
-        for path, link in g_links.items():
-            if not graph.covers(path) or path in links:
-                continue
-            if link.kind == "opaque":  # a better method may see inside; else keep this
-                into_opaque.setdefault(path, link)
-            else:
-                links[path] = link
-        for name, link in g_params.items():
-            param_links.setdefault(name, link)
-        if g_links or g_params:
-            used.append(graph.method)
-    for path, link in into_opaque.items():
-        links.setdefault(path, link)
-    # fx saw the whole model except its opaque parts (a fake forward all of it): a layer it
-    # never met is unused.
+        run_graph = record_or_fail(model, example_inputs)
+    links, param_links, used = _links_from_graphs(model, layers, (fx_graph, run_graph))
+    # fx saw the whole model except its opaque parts (a fake forward all of it)
     whole = fx_graph if fx_graph is not None else run_graph
     if whole is not None and whole.method in ("fx", "fake"):
-        atomic = _atomic(model)
-        for path in layers:
-            if path in links or not whole.covers(path) or _inside(path, atomic):
-                continue
-            if whole.module_nodes(path):
-                continue
-            if any(name.rpartition(".")[0] == path for name in param_links):
-                continue
-            links[path] = LayerLink(path, "unused", None, "not called in forward", whole.method)
-
-    if "structure" in methods:
-        hinted = False
-        for path, module in model.named_modules():
-            rule = STRUCTURES.get(type(module))
-            if rule is None:
-                continue
-            for inner, link in rule(module, path).items():
-                if inner not in links:
-                    links[inner] = link
-                    hinted = True
-                    if inner.endswith(("self_attn", "multihead_attn")):
-                        out = f"{inner}.out_proj"
-                        links.setdefault(
-                            out, LayerLink(out, link.kind, None, link.detail, link.found_by)
-                        )
-        if hinted:
-            used.append("structure")
-
+        _mark_unused(model, layers, whole, links, param_links)
+    if "structure" in methods and _structure_links(model, links):
+        used.append("structure")
     fallback = _module_order_links(model)
     if any(path not in links for path in fallback):
         used.append("module order")
     for path, link in fallback.items():
         links.setdefault(path, link)
-
-    # Attention's out_proj is called inside MultiheadAttention: it leads where attention does.
-    for path, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            inner = f"{path}.out_proj" if path else "out_proj"
-            outer = links.get(path)
-            if outer is not None and inner not in links:
-                links[inner] = LayerLink(
-                    inner, outer.kind, outer.activation, outer.detail, outer.found_by,
-                    outer.norms, outer.also,
-                )  # fmt: skip
-
+    _attention_out_proj(model, links)
     order_graph = fx_graph if fx_graph is not None and not fx_graph.opaque else run_graph
     if order_graph is None:
         order_graph = fx_graph
@@ -709,6 +621,85 @@ def discover(
     )
 
 
+def _links_from_graphs(
+    model: nn.Module, layers: dict[str, nn.Module], graphs: tuple[Graph | None, ...]
+) -> tuple[dict[str, LayerLink], dict[str, LayerLink], list[str]]:
+    """Links from the fx graph, then the recorded one for what fx could not see."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    links: dict[str, LayerLink] = {}
+    param_links: dict[str, LayerLink] = {}
+    into_opaque: dict[str, LayerLink] = {}
+    used: list[str] = []
+    for graph in graphs:
+        if graph is None:
+            continue
+        g_links, g_params = _graph_links(graph, layers, params)
+        for path, link in g_links.items():
+            if not graph.covers(path) or path in links:
+                continue
+            if link.kind == "opaque":  # a better method may see inside; else keep this
+                into_opaque.setdefault(path, link)
+            else:
+                links[path] = link
+        for name, link in g_params.items():
+            param_links.setdefault(name, link)
+        if g_links or g_params:
+            used.append(graph.method)
+    for path, link in into_opaque.items():
+        links.setdefault(path, link)
+    return links, param_links, used
+
+
+def _mark_unused(
+    model: nn.Module,
+    layers: dict[str, nn.Module],
+    fx_graph: Graph,
+    links: dict[str, LayerLink],
+    param_links: dict[str, LayerLink],
+) -> None:
+    """fx saw the whole model except its opaque parts (a fake forward saw all of it): a layer
+    it never met is unused."""
+    atomic = _atomic(model)
+    for path in layers:
+        if path in links or not fx_graph.covers(path) or _inside(path, atomic):
+            continue
+        if fx_graph.module_nodes(path):
+            continue
+        if any(name.rpartition(".")[0] == path for name in param_links):
+            continue
+        links[path] = LayerLink(path, "unused", None, "not called in forward", fx_graph.method)
+
+
+def _structure_links(model: nn.Module, links: dict[str, LayerLink]) -> bool:
+    """Links of known structures (:data:`STRUCTURES`) not found otherwise; whether any."""
+    hinted = False
+    for path, module in model.named_modules():
+        rule = STRUCTURES.get(type(module))
+        if rule is None:
+            continue
+        for inner, link in rule(module, path).items():
+            if inner in links:
+                continue
+            links[inner] = link
+            hinted = True
+            if inner.endswith(("self_attn", "multihead_attn")):
+                out = f"{inner}.out_proj"
+                links.setdefault(out, LayerLink(out, link.kind, None, link.detail, link.found_by))
+    return hinted
+
+
+def _attention_out_proj(model: nn.Module, links: dict[str, LayerLink]) -> None:
+    """Attention's out_proj is called inside MultiheadAttention: it leads where attention
+    does."""
+    for path, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            inner = f"{path}.out_proj" if path else "out_proj"
+            outer = links.get(path)
+            if outer is not None and inner not in links:
+                links[inner] = dataclasses.replace(outer, target=inner)
+
+
 def _atomic(model: nn.Module) -> list[str]:
     """Paths of modules whose children are handled by the parent (attention's out_proj)."""
-    return [p for p, m in model.named_modules() if isinstance(m, ATOMIC_MODULES) and p]
+    atomic = atomic_types()
+    return [p for p, m in model.named_modules() if isinstance(m, atomic) and p]

@@ -32,8 +32,17 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.func import functional_call
 
-from initlab.torch.model.graph import Graph, Node, _link_users, _no_fast_path, _Recorder, is_leaf
+from initlab.torch.model.graph import (
+    Graph,
+    Node,
+    _install_hooks,
+    _link_users,
+    _no_fast_path,
+    _Recorder,
+    short_error,
+)
 from initlab.torch.model.inputs import InputRecipe, build_inputs, find_inputs
+from initlab.torch.runtime import call_arguments, model_running
 
 __all__ = ["fake_graph", "model_device", "module_order_warning", "record_fake"]
 
@@ -84,22 +93,14 @@ def record_fake(
     real tensors given as inputs are replaced by fake ones of the same shape and dtype."""
     device = model_device(model)
     recorder = _Recorder(nn.Module())
-    cache: dict[int, bool] = {}
-    handles = []
-    inside_leaf: list[str] = []
-    for path, module in model.named_modules():
-        if any(path.startswith(p + ".") for p in inside_leaf):
-            continue
-        if path and is_leaf(module, cache):
-            inside_leaf.append(path)
-            handles.append(module.register_forward_pre_hook(recorder.pre_hook, with_kwargs=True))
-            handles.append(module.register_forward_hook(recorder.make_hook(path), with_kwargs=True))
+    handles = _install_hooks(model, recorder)
     try:
         with (
             torch.random.fork_rng(devices=[]),
             torch.no_grad(),
             _no_fast_path(),
             warnings.catch_warnings(),
+            model_running(),
             FakeTensorMode(allow_non_fake_inputs=True) as mode,
         ):
             warnings.simplefilter("ignore")
@@ -124,23 +125,13 @@ def record_fake(
     return Graph(recorder.nodes, "fake")
 
 
-def _short(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    return first if len(first) <= 160 else first[:157] + "..."
-
-
 def fake_graph(model: nn.Module, example_inputs: Any = None) -> tuple[Graph | None, str]:
     """The graph of one fake forward pass, on ``example_inputs`` (made fake) or on inputs
     found by :func:`~initlab.torch.model.inputs.find_inputs`; with a note saying how, or why
     not (the graph is then None)."""
     if example_inputs is not None:
-        if isinstance(example_inputs, dict):
-            args, kwargs, source = (), dict(example_inputs), "example_inputs"
-        elif isinstance(example_inputs, (tuple, list)):
-            args, kwargs, source = tuple(example_inputs), {}, "example_inputs"
-        else:
-            args, kwargs, source = (example_inputs,), {}, "example_inputs"
+        args, kwargs = call_arguments(example_inputs, name="example_inputs")
+        source = "example_inputs"
         recipe: InputRecipe | None = None
     else:
         recipe = find_inputs(model)
@@ -154,7 +145,8 @@ def fake_graph(model: nn.Module, example_inputs: Any = None) -> tuple[Graph | No
         graph = record_fake(model, recipe if recipe is not None else args, kwargs if recipe is None
                             else None)  # fmt: skip
     except Exception as error:
-        return None, f"a forward on fake tensors with inputs from {source} failed: {_short(error)}"
+        why = short_error(error)
+        return None, f"a forward on fake tensors with inputs from {source} failed: {why}"
     return graph, f"one forward on fake tensors, inputs from {source}"
 
 

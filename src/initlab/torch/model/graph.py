@@ -37,11 +37,10 @@ from torch.nn.utils.parametrize import is_parametrized
 from torch.overrides import TorchFunctionMode
 
 from initlab.torch.model.activations import module_activation
+from initlab.torch.model.anatomy import atomic_types
+from initlab.torch.runtime import Preserved, call_arguments, fx_tracing, model_running
 
-__all__ = ["Graph", "Node", "is_leaf", "record_forward", "trace_fx"]
-
-#: Modules with children that are nonetheless one layer to initialization.
-ATOMIC_MODULES: tuple[type[nn.Module], ...] = (nn.MultiheadAttention, nn.RNNBase)
+__all__ = ["Graph", "Node", "is_leaf", "record_forward", "record_or_fail", "trace_fx", "try_fx"]
 
 
 @dataclass(frozen=True)
@@ -231,7 +230,7 @@ def is_leaf(module: nn.Module, _cache: dict[int, bool] | None = None) -> bool:
     """
     if _cache is not None and id(module) in _cache:
         return _cache[id(module)]
-    if isinstance(module, ATOMIC_MODULES) or is_parametrized(module):
+    if isinstance(module, atomic_types()) or is_parametrized(module):
         result = True
     elif next(module.children(), None) is not None:
         result = False
@@ -336,8 +335,14 @@ def trace_fx(model: nn.Module, *, max_retries: int = 32) -> Graph:
 
     A submodule whose forward cannot be traced becomes an opaque leaf and tracing restarts,
     up to ``max_retries`` times; if the top-level forward itself cannot be traced, the
-    tracer's exception propagates.
+    tracer's exception propagates. Traces hold a process-wide lock (:func:`fx_tracing`), and
+    buffers that ``forward`` updates (``self.steps += 1``) are put back afterwards.
     """
+    with Preserved(model, parameters=False):  # fx runs buffer updates on the real buffers
+        return _trace_fx(model, max_retries)
+
+
+def _trace_fx(model: nn.Module, max_retries: int) -> Graph:
     opaque: set[str] = set()
     cache: dict[int, bool] = {}
     for module in model.modules():  # decided before tracing patches Module.__call__
@@ -345,7 +350,7 @@ def trace_fx(model: nn.Module, *, max_retries: int = 32) -> Graph:
     for _ in range(max_retries + 1):
         tracer = _Tracer(opaque, cache)
         try:
-            with warnings.catch_warnings():
+            with fx_tracing(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 graph = tracer.trace(model)
         except Exception:
@@ -381,8 +386,10 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
 class _Recorder(TorchFunctionMode):
     """Builds graph nodes from module hooks and torch calls made outside leaf modules."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, preserved: Preserved | None = None) -> None:
         super().__init__()
+        self.preserved = preserved
+        self.params = {id(p): p for p in model.parameters()}
         self.nodes: list[Node] = []
         self.by_id: dict[int, Node] = {}
         self.alive: list[Any] = []  # keeps recorded tensors alive so that ids stay unique
@@ -434,6 +441,7 @@ class _Recorder(TorchFunctionMode):
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
         kwargs = kwargs or {}
+        self.copy_on_write(func, args, kwargs)
         output = func(*args, **kwargs)
         if self.depth == 0 and any(True for _ in _tensors(output)):
             raw = getattr(func, "__name__", str(func))
@@ -449,6 +457,18 @@ class _Recorder(TorchFunctionMode):
             node.data = any(i.data for i in inputs) and name not in METADATA
             self.produce(self.add(node), output)
         return output
+
+    def copy_on_write(self, func: Any, args: tuple, kwargs: dict) -> None:
+        """Keep a parameter's values before a call that may write into it (in place, out=)."""
+        if self.preserved is None:
+            return
+        raw = getattr(func, "__name__", "")
+        targets = [kwargs.get("out")]
+        if normalize(raw)[1] or raw in ("__setitem__", "copy_", "set_"):
+            targets.append(args[0] if args else None)
+        for tensor in _tensors(targets):
+            if id(tensor) in self.params:
+                self.preserved.save(tensor)
 
     def pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if self.depth == 0:
@@ -486,20 +506,7 @@ def _no_fast_path() -> Iterator[None]:
         backend.set_fastpath_enabled(before)
 
 
-def _as_call(example_inputs: Any) -> tuple[tuple, dict]:
-    if isinstance(example_inputs, dict):
-        return (), dict(example_inputs)
-    if isinstance(example_inputs, (tuple, list)):
-        return tuple(example_inputs), {}
-    return (example_inputs,), {}
-
-
-def record_forward(model: nn.Module, example_inputs: Any) -> Graph:
-    """Run ``model`` once on ``example_inputs`` (a tensor, a tuple of positional arguments or
-    a dict of keyword arguments) and record its data flow. The model is left as it was.
-    """
-    args, kwargs = _as_call(example_inputs)
-    recorder = _Recorder(model)
+def _install_hooks(model: nn.Module, recorder: _Recorder) -> list[Any]:
     cache: dict[int, bool] = {}
     handles = []
     inside_leaf: list[str] = []
@@ -510,28 +517,80 @@ def record_forward(model: nn.Module, example_inputs: Any) -> Graph:
             inside_leaf.append(path)
             handles.append(module.register_forward_pre_hook(recorder.pre_hook, with_kwargs=True))
             handles.append(module.register_forward_hook(recorder.make_hook(path), with_kwargs=True))
-    buffers = [(b, b.detach().clone()) for b in model.buffers() if not b.is_meta]
-    devices = sorted({t.device.index or 0 for t in model.parameters() if t.device.type == "cuda"})
-    try:
-        with (
-            torch.random.fork_rng(devices=devices),
-            torch.no_grad(),
-            _no_fast_path(),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")
-            recorder.inputs(args, kwargs)
-            with recorder:
-                output = model(*args, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-        with torch.no_grad():
-            for buffer, saved in buffers:
-                buffer.copy_(saved)
+    return handles
+
+
+def record_forward(model: nn.Module, example_inputs: Any) -> Graph:
+    """Run ``model`` once on ``example_inputs`` (a tensor, a tuple of positional arguments or
+    a dict of keyword arguments) and record its data flow. The model is left as it was:
+    every parameter and buffer slot, every buffer's values, and a parameter's values when
+    the forward writes into it (copied just before), training flags, torch's random state.
+    """
+    args, kwargs = call_arguments(example_inputs, name="example_inputs")
+    with Preserved(model, parameters=False) as preserved:
+        recorder = _Recorder(model, preserved)
+        handles = _install_hooks(model, recorder)
+        devices = sorted(
+            {t.device.index or 0 for t in model.parameters() if t.device.type == "cuda"}
+        )
+        try:
+            with (
+                torch.random.fork_rng(devices=devices),
+                torch.no_grad(),
+                _no_fast_path(),
+                warnings.catch_warnings(),
+                model_running(),
+            ):
+                warnings.simplefilter("ignore")
+                recorder.inputs(args, kwargs)
+                with recorder:
+                    output = model(*args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
     out_inputs: list[Node] = []
     recorder.template(output, out_inputs)
     out = recorder.add(Node(0, "output", "output", "model output", data=True))
     out.inputs = out_inputs
     _link_users(recorder.nodes)
     return Graph(recorder.nodes, "hooks")
+
+
+# --------------------------------------------------------------------------------------
+# The graph of a model, as discovery and the residual policies build it
+# --------------------------------------------------------------------------------------
+
+
+def short_error(error: BaseException) -> str:
+    """``Type: message``, first line, at most 160 characters."""
+    text = f"{type(error).__name__}: {error}".strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
+def try_fx(model: nn.Module, notes: list[str]) -> Graph | None:
+    """The fx graph of ``model``, or None; why (or which parts stayed opaque) goes to
+    ``notes``."""
+    try:
+        graph = trace_fx(model)
+    except Exception as error:
+        notes.append(f"torch.fx could not trace forward: {short_error(error)}")
+        return None
+    if graph.opaque:
+        notes.append(
+            "fx traced around untraceable submodules: " + ", ".join(f"'{p}'" for p in graph.opaque)
+        )
+    return graph
+
+
+def record_or_fail(model: nn.Module, example_inputs: Any) -> Graph:
+    """:func:`record_forward`; a forward that fails on the inputs is a ValueError naming
+    ``example_inputs``."""
+    try:
+        return record_forward(model, example_inputs)
+    except Exception as error:
+        raise ValueError(
+            f"example_inputs: the forward pass on them failed ({short_error(error)}); allowed: "
+            "a tensor, a tuple of positional arguments or a dict of keyword arguments "
+            "that model(...) accepts."
+        ) from error

@@ -57,6 +57,7 @@ __all__ = [
     "embedding_fans",
     "embedding_scheme",
     "in_out_layout",
+    "is_parametrization_list",
     "layer_scale",
     "normalized_next",
     "parametrization",
@@ -110,6 +111,11 @@ def embedding_fans(shape: tuple[int, ...]) -> Fans:
 def layer_scale(local: str, shape: tuple[int, ...]) -> bool:
     """A layer scale (ConvNeXt, CaiT, DINOv2): a 1-D per-channel factor named like one."""
     return len(shape) == 1 and bool(_LAYER_SCALE.match(local.lower()))
+
+
+def is_parametrization_list(module: nn.Module) -> bool:
+    """The container of a parametrized tensor's originals (``<layer>.parametrizations.w``)."""
+    return type(module).__name__ == "ParametrizationList"
 
 
 def parametrization(module: nn.Module, local: str) -> tuple[str, Any] | None:

@@ -28,6 +28,7 @@ anything else              raw parameters: 2-D or more are weights in torch's ``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +37,10 @@ from torch import nn
 
 from initlab.fans import Fans, compute_fans, layer_fans
 from initlab.torch.model.activations import Activation, make_activation
-from initlab.torch.model.discovery import LayerLink, is_norm
+from initlab.torch.model.anatomy import LayerKind, layer_kind
+from initlab.torch.model.discovery import LayerLink
 from initlab.torch.model.known import (
     embedding_fans,
-    in_out_layout,
     layer_scale,
     parametrization,
     raw_embedding,
@@ -90,6 +91,7 @@ class Context:
     shape: tuple[int, ...]
     link: LayerLink | None
     custom: str
+    kind: LayerKind | None = None
 
 
 def _weight(ctx: Context, fans: Fans, note: str = "") -> list[BlockSpec]:
@@ -103,22 +105,25 @@ def _first_weight_fans(module: nn.Module) -> Fans | None:
     return None
 
 
+def _fans(ctx: Context, shape: tuple[int, ...]) -> Fans:
+    """Fans of a weight in the layout its kind declares (torch's (out, in) by default)."""
+    if ctx.kind is None or ctx.kind.layout == "out_in":
+        return compute_fans(shape)
+    return ctx.kind.fans(shape)
+
+
 def _linear(ctx: Context) -> list[BlockSpec]:
     m = ctx.module
     if ctx.local == "weight":
-        return _weight(ctx, compute_fans(ctx.shape))
+        return _weight(ctx, _fans(ctx, ctx.shape))
     if ctx.local == "bias":
-        return [BlockSpec("bias", fans=compute_fans(weight_shape(m)))]
+        return [BlockSpec("bias", fans=_fans(ctx, weight_shape(m)))]
     return _custom(ctx)
-
-
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def _conv(ctx: Context) -> list[BlockSpec]:
     m = ctx.module
-    transposed = isinstance(m, _CONV_T)
+    transposed = ctx.kind is not None and ctx.kind.layout == "transposed"
     fans = layer_fans(weight_shape(m), groups=m.groups, transposed=transposed)
     if ctx.local == "weight":
         notes = []
@@ -302,17 +307,18 @@ def _custom(ctx: Context) -> list[BlockSpec]:
     ]
 
 
-_HANDLERS: tuple[tuple[tuple[type, ...] | Callable[[nn.Module], bool], Callable], ...] = (
-    ((nn.MultiheadAttention,), _attention),
-    ((nn.RNNBase,), _recurrent),
-    (_CONV + _CONV_T, _conv),
-    (in_out_layout, _in_out),
-    (lambda m: type(m).__name__ == "ParametrizationList", _parametrized),
-    ((nn.Linear, nn.Bilinear), _linear),
-    ((nn.Embedding, nn.EmbeddingBag), _embedding),
-    ((nn.PReLU,), _prelu),
-    (is_norm, _norm),
-)
+#: The registry's ``blocks`` names (:mod:`initlab.torch.model.anatomy`) -> handler.
+BLOCK_HANDLERS: dict[str, Callable[[Context], list[BlockSpec]]] = {
+    "attention": _attention,
+    "recurrent": _recurrent,
+    "conv": _conv,
+    "linear": _linear,
+    "in_out": _in_out,
+    "parametrization": _parametrized,
+    "embedding": _embedding,
+    "prelu": _prelu,
+    "norm": _norm,
+}
 
 
 def layer_type(module: nn.Module) -> str:
@@ -331,8 +337,9 @@ def blocks_for(ctx: Context) -> list[BlockSpec]:
     [('q', (0, 8), Fans(fan_in=8, fan_out=8)), ('k', (8, 16), Fans(fan_in=8, fan_out=8)),
      ('v', (16, 24), Fans(fan_in=8, fan_out=8))]
     """
-    for match, handler in _HANDLERS:
-        hit = isinstance(ctx.module, match) if isinstance(match, tuple) else match(ctx.module)
-        if hit:
-            return handler(ctx)
-    return _custom(ctx)
+    kind = ctx.kind if ctx.kind is not None else layer_kind(ctx.module)
+    if kind is None:
+        return _custom(ctx)
+    if ctx.kind is None:
+        ctx = dataclasses.replace(ctx, kind=kind)
+    return BLOCK_HANDLERS[kind.blocks](ctx)

@@ -7,17 +7,17 @@ shows a rich table; :meth:`InitReport.to_dict` and :meth:`InitReport.to_json` gi
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from initlab.reporting import Report
+from initlab.torch.residual import ResidualReport
 
 __all__ = ["InitReport", "ParamRow"]
 
@@ -67,6 +67,15 @@ class ParamRow:
         """``parameter`` or ``parameter[part]``."""
         return f"{self.parameter}[{self.part}]" if self.part else self.parameter
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParamRow:
+        """Inverse of :meth:`to_dict`."""
+        data = {k: v for k, v in data.items() if k != "key"}
+        data["rows"] = None if data["rows"] is None else tuple(data["rows"])
+        data["shape"] = tuple(data["shape"])
+        data["aliases"] = tuple(data["aliases"])
+        return cls(**data)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (tuples as lists) for JSON."""
         out = asdict(self)
@@ -83,8 +92,12 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+#: Identifies the JSON of :meth:`InitReport.to_dict`.
+FORMAT = "initlab.init/1"
+
+
 @dataclass
-class InitReport:
+class InitReport(Report):
     """The result of :func:`initlab.init`: every parameter, what it got and why.
 
     ``seed`` is the seed used (drawn at random and recorded when none was given), so that
@@ -159,6 +172,7 @@ class InitReport:
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as JSON-ready data."""
         return {
+            "format": FORMAT,
             "seed": self.seed,
             "scheme": self.scheme,
             "mode": self.mode,
@@ -173,12 +187,24 @@ class InitReport:
             "rows": [r.to_dict() for r in self.rows],
         }
 
-    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
-        """The report as JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=True)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InitReport:
+        """Inverse of :meth:`to_dict`."""
+        residual = data.get("residual")
+        return cls(
+            rows=[ParamRow.from_dict(r) for r in data["rows"]],
+            seed=data["seed"],
+            scheme=data["scheme"],
+            mode=data["mode"],
+            bias=data["bias"],
+            dry_run=data["dry_run"],
+            discovery=data["discovery"],
+            discovery_notes=tuple(data.get("discovery_notes", ())),
+            warnings=list(data.get("warnings", ())),
+            symmetric_layers=tuple(data.get("symmetric_layers", ())),
+            materialized=data.get("materialized"),
+            residual=None if residual is None else ResidualReport.from_dict(residual),
+        )
 
     # ---- people ---------------------------------------------------------------------
     def table(self) -> Table:
@@ -230,11 +256,6 @@ class InitReport:
         for note in self.discovery_notes:
             parts.append(Text(f"note: {note}", style="dim"))
         return Group(*parts)
-
-    def __str__(self) -> str:
-        buffer = io.StringIO()
-        Console(file=buffer, width=160, force_terminal=False, color_system=None).print(self)
-        return buffer.getvalue()
 
     def __repr__(self) -> str:
         done = sum(1 for r in self.rows if r.action != "skipped")

@@ -17,7 +17,7 @@ from rich.text import Text
 from torch import nn
 
 from initlab.torch.probe.measure import probe
-from initlab.torch.probe.report import ProbeFiles, ProbeReport, _Null, _num, _pct
+from initlab.torch.probe.report import ProbeFiles, ProbeReport, _num, _pct
 from initlab.torch.probe.schemes import SchemeLike, apply_scheme, check_scheme, scheme_label
 from initlab.torch.probe.verdicts import Thresholds
 
@@ -114,11 +114,6 @@ class ProbeComparison(ProbeFiles):
                     style="red",
                 )
         return Group(self.layer_table(), self.summary_table(), lines)
-
-    def __str__(self) -> str:
-        console = Console(width=160, record=True, file=_Null(), color_system=None)
-        console.print(self)
-        return console.export_text().rstrip()
 
     # -- JSON and files ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -7,13 +7,16 @@ are not layers; their children are.
 
 ``MultiheadAttention`` computes its output projection with ``out_proj.weight`` directly
 inside ``F.multi_head_attention_forward``, so hooks on ``out_proj`` never fire (PyTorch issue
-#78109). The probe therefore measures the attention module as one layer whose output is its
+#78109). The probe therefore measures the attention module (an atomic, affine kind of the registry,
+:mod:`initlab.torch.model.anatomy`) as one layer whose output is its
 first output (the attention output, which *is* ``out_proj``'s output) and whose weight is
 ``out_proj.weight``; modules inside it are skipped so nothing is counted twice.
 
 A layer's *units* lie along one axis of its output: the channel axis for convolutions and
 batch/instance/group normalization, the last axis otherwise (Linear, attention, LayerNorm,
 Embedding, RNN outputs). Dead-unit fractions and the symmetry check work along that axis.
+Both axes come from the layer registry (:meth:`~initlab.torch.model.anatomy.LayerKind.
+output_unit_axis`, :meth:`~initlab.torch.model.anatomy.LayerKind.weight_unit_axis`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
-from torch.nn.modules.instancenorm import _InstanceNorm
+
+from initlab.torch.model.anatomy import layer_kind
 
 __all__ = ["LayerInfo", "discover_layers", "weights_identical"]
-
-_CHANNEL_FIRST = (_BatchNorm, _InstanceNorm, nn.GroupNorm)
 
 
 @dataclass(eq=False)
@@ -49,17 +49,16 @@ class LayerInfo:
 
     def unit_axis(self, output: torch.Tensor) -> int:
         """The axis of ``output`` along which this layer's units lie (non-negative)."""
-        m = self.module
-        if isinstance(m, _ConvNd):
-            return max(output.ndim - len(m.kernel_size) - 1, 0)
-        if isinstance(m, _CHANNEL_FIRST):
-            return 1 if output.ndim >= 2 else 0
-        return max(output.ndim - 1, 0)
+        kind = layer_kind(self.module)
+        if kind is None:
+            return max(output.ndim - 1, 0)
+        return kind.output_unit_axis(self.module, output.ndim)
 
 
 def _weight_of(module: nn.Module) -> tuple[str | None, torch.Tensor | None, int | None]:
-    if isinstance(module, nn.MultiheadAttention):
-        return "out_proj.weight", module.out_proj.weight, 0
+    kind = layer_kind(module)
+    if kind is not None and kind.atomic and kind.weight is not None and kind.affine:
+        return kind.weight, module.get_parameter(kind.weight), kind.weight_unit_axis(module)
     direct = dict(module.named_parameters(recurse=False))
     if "weight" in direct:
         name = "weight"
@@ -67,14 +66,7 @@ def _weight_of(module: nn.Module) -> tuple[str | None, torch.Tensor | None, int 
         matrices = [n for n, p in direct.items() if p.ndim >= 2]
         name = matrices[0] if matrices else next(iter(direct))
     weight = direct[name]
-    axis: int | None = None
-    if name == "weight":
-        if isinstance(module, _ConvTransposeNd):
-            axis = 1 if module.groups == 1 else None
-        elif isinstance(module, (nn.Linear, nn.Bilinear, _ConvNd)):
-            axis = 0
-        elif isinstance(module, nn.Embedding):
-            axis = 1
+    axis = kind.weight_unit_axis(module) if kind is not None and name == kind.weight else None
     return name, weight, axis
 
 
@@ -93,7 +85,8 @@ def discover_layers(model: nn.Module) -> list[LayerInfo]:
     for name, module in model.named_modules():
         if any(name.startswith(prefix) for prefix in inside_attention):
             continue
-        if isinstance(module, nn.MultiheadAttention):
+        kind = layer_kind(module)
+        if kind is not None and kind.atomic and kind.affine:  # measured as one layer
             inside_attention.append(f"{name}." if name else "")
         elif not any(True for _ in module.parameters(recurse=False)):
             continue

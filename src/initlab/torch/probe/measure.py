@@ -16,6 +16,7 @@ from initlab.torch.probe.layers import discover_layers
 from initlab.torch.probe.recorder import Recorder, _as_float, finite_std, moments
 from initlab.torch.probe.report import Histogram, LayerStats, ProbeReport
 from initlab.torch.probe.verdicts import Thresholds
+from initlab.torch.runtime import Preserved, call_arguments, model_running
 
 __all__ = ["LOSSES", "MODES", "probe", "random_projection", "sum_of_squares"]
 
@@ -133,21 +134,6 @@ def _loss_name(loss_fn: str | Callable[..., torch.Tensor], target: Any) -> str:
     return loss_fn
 
 
-def _call_arguments(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    if isinstance(inputs, torch.Tensor):
-        return (inputs,), {}
-    if isinstance(inputs, Mapping):
-        if not all(isinstance(k, str) for k in inputs):
-            raise TypeError("inputs= as a dict needs str keys (they are keyword arguments).")
-        return (), dict(inputs)
-    if isinstance(inputs, (tuple, list)):
-        return tuple(inputs), {}
-    raise TypeError(
-        f"inputs={type(inputs).__name__} is not valid; allowed: a tensor (model(x)), a tuple "
-        "or list (model(*inputs)) or a dict of keyword arguments (model(**inputs))."
-    )
-
-
 def _with_grad(value: Any, leaves: list[torch.Tensor], clone: bool = True) -> Any:
     """A floating input as a fresh leaf that requires grad (fed through a copy, so that the
     model may modify it in place; ``clone=False`` feeds the leaf itself, for a forward that
@@ -161,22 +147,6 @@ def _with_grad(value: Any, leaves: list[torch.Tensor], clone: bool = True) -> An
 
 def _leaf_error(error: RuntimeError) -> bool:
     return "requires_grad flags of leaf variables" in str(error)
-
-
-class _ModelState:
-    """Training flags and buffers, restored after the probe (batch norm statistics move)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.training = [(m, m.training) for m in model.modules()]
-        with torch.no_grad():
-            self.buffers = [(b, b.detach().clone()) for b in model.buffers() if not b.is_meta]
-
-    def restore(self) -> None:
-        for module, flag in self.training:
-            module.training = flag
-        with torch.no_grad():
-            for buffer, saved in self.buffers:
-                buffer.copy_(saved)
 
 
 def _seed_forked(seed: int, cuda_devices: list[int]) -> None:
@@ -374,7 +344,7 @@ def probe(
     seed = check_int("seed", seed, minimum=0)
     if not callable(loss_fn):
         check_choice("loss_fn", loss_fn, LOSSES)
-    args, kwargs = _call_arguments(inputs)
+    args, kwargs = call_arguments(inputs)
     layers = discover_layers(model)
     if not layers:
         raise ValueError(
@@ -383,8 +353,8 @@ def probe(
         )
 
     devices = sorted({p.device.index for p in model.parameters() if p.device.type == "cuda"})
-    state = _ModelState(model)
-    try:
+    # Training flags, buffers (batch norm statistics move) and slots come back afterwards.
+    with Preserved(model, parameters=False), model_running():
         with torch.random.fork_rng(devices=devices), torch.enable_grad():
             _seed_forked(seed, devices)
             model.train(mode == "train")
@@ -412,8 +382,6 @@ def probe(
                 weight_grads = {id(p): g for p, g in zip(params, grads[: len(params)], strict=True)}
             records = recorder.finish()
             loss_value = float(loss.detach())
-    finally:
-        state.restore()
 
     samples_in = [r.act_samples for r in records] + [r.grad_samples for r in records]
     hists = Histogram.many(

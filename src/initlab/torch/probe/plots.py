@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from initlab.torch.probe.report import LayerStats, ProbeReport
+if TYPE_CHECKING:  # for annotations only: the reports import this module, not the reverse
+    from initlab.torch.probe.report import LayerStats, ProbeReport
 
 __all__ = ["plot_depth", "plot_histograms", "select_depths"]
 

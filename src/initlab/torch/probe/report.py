@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -11,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from initlab.reporting import Report, decode_floats, encode_floats
 from initlab.torch.probe.verdicts import Thresholds, Verdict, judge
 
 __all__ = ["FORMAT", "Histogram", "LayerStats", "ProbeReport", "decode_floats", "encode_floats"]
@@ -25,59 +25,12 @@ FORMAT = "initlab.probe/1"
 _STYLE = {"healthy": "green", "vanishing": "yellow", "exploding": "red", "unmeasured": "dim"}
 
 
-def encode_floats(value: Any) -> Any:
-    """Make a structure strict-JSON safe: non-finite floats become the strings NaN/Infinity.
-
-    >>> encode_floats({"a": [1.0, float("inf"), float("nan")]})
-    {'a': [1.0, 'Infinity', 'NaN']}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: encode_floats(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode_floats(v) for v in value]
-    return value
-
-
-_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def decode_floats(value: Any) -> Any:
-    """Inverse of :func:`encode_floats`.
-
-    >>> decode_floats(["Infinity", 2.0])
-    [inf, 2.0]
-    """
-    if isinstance(value, str) and value in _SPECIAL:
-        return _SPECIAL[value]
-    if isinstance(value, dict):
-        return {k: decode_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_floats(v) for v in value]
-    return value
-
-
-class ProbeFiles:
-    """JSON round trip and the saved files of a probe report or comparison.
+class ProbeFiles(Report):
+    """The report base (:class:`initlab.reporting.Report`: JSON both ways, text) and the
+    saved files of a probe report or comparison.
 
     For a class that has ``to_dict`` / ``from_dict``, ``plot_depth`` and ``plot_histograms``.
     """
-
-    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
-        """JSON text (strict: no NaN tokens); also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)  # type: ignore[attr-defined]
-        if path is not None:
-            Path(path).write_text(text)
-        return text
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> Any:
-        """Read an object from JSON text or from a file path."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text()
-        return cls.from_dict(json.loads(text))  # type: ignore[attr-defined]
 
     def save(self, folder: str | Path, *, stem: str = "probe", depths: int = 5) -> dict[str, Path]:
         """Write ``{stem}.json``, ``{stem}_depth.png`` and ``{stem}_histograms.png`` (at
@@ -442,11 +395,6 @@ class ProbeReport(ProbeFiles):
 
     def __rich__(self) -> Group:
         return Group(self.table(), self.verdict_text())
-
-    def __str__(self) -> str:
-        console = Console(width=160, record=True, file=_Null(), color_system=None)
-        console.print(self)
-        return console.export_text().rstrip()
 
     def plot_depth(self, path: str | Path) -> Path:
         """PNG of activation std and gradient norms against depth (log scale)."""
