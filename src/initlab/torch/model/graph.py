@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 from torch.overrides import TorchFunctionMode
 
 from initlab.torch.model.activations import module_activation
@@ -230,7 +231,7 @@ def is_leaf(module: nn.Module, _cache: dict[int, bool] | None = None) -> bool:
     """
     if _cache is not None and id(module) in _cache:
         return _cache[id(module)]
-    if isinstance(module, atomic_types()):
+    if isinstance(module, atomic_types()) or is_parametrized(module):
         result = True
     elif next(module.children(), None) is not None:
         result = False
