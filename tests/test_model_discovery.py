@@ -12,7 +12,7 @@ from torch import nn
 
 import initlab
 from initlab.gains import calculate_gain
-from initlab.torch.model import discover
+from initlab.torch.model import InitWarning, discover
 
 SQRT2 = math.sqrt(2.0)
 GELU = calculate_gain("gelu")
@@ -212,7 +212,8 @@ def test_hooks_find_functional_activations_when_fx_cannot_trace():
 
 
 def test_module_order_is_the_last_resort_and_says_so():
-    report = initlab.init(Untraceable(), seed=0)
+    with pytest.warns(InitWarning, match="guessed by module order: 'a', 'b', 'c'"):
+        report = initlab.init(Untraceable(), seed=0)
     assert report["a.weight"].found_by == "module order"
     assert report["b.weight"].found_by == "module order"
     assert report.discovery == "module order"
@@ -226,11 +227,16 @@ def test_bad_example_inputs_raise_naming_them():
 def test_transformer_layer_structure_without_inputs_and_hooks_with_them():
     layer = nn.TransformerEncoderLayer(16, 4, 32, activation="gelu", batch_first=True)
     model = nn.Sequential(nn.Linear(4, 16), nn.TransformerEncoder(layer, 2), nn.Linear(16, 3))
-    found = discover(model)
+    found = discover(model, methods=("fx", "structure"))
     assert found.opaque == ("1",)
     link = found.links["1.layers.0.linear1"]
     assert link.activation.name == "gelu" and link.found_by.startswith("structure")
     assert found.links["1.layers.1.linear2"].kind == "residual"
+    # By default a forward on fake tensors, with inputs read off the first layer, sees it all.
+    faked = discover(model)
+    assert faked.links["1.layers.0.linear1"].found_by == "fake"
+    assert faked.links["1.layers.0.linear1"].activation.name == "gelu"
+    assert faked.links["1.layers.1.linear2"].kind == "residual"
     recorded = discover(model, torch.randn(2, 5, 4))
     assert recorded.links["1.layers.0.linear1"].found_by == "hooks"
     assert recorded.links["1.layers.0.linear1"].activation.name == "gelu"

@@ -141,7 +141,7 @@ def test_transformer_encoder_layer_rules():
     report = initlab.init(layer, seed=0)
     assert report["linear1.weight"].activation == "relu"
     assert report["linear1.weight"].rule == "he"
-    assert report["linear2.weight"].follows == "residual add"
+    assert report["linear2.weight"].follows.startswith("residual add")
     assert report["self_attn.in_proj_weight[q]"].follows == "attention logits (q . k)"
     assert report["norm1.weight"].rule == "norm"
 
@@ -191,7 +191,8 @@ def test_embedding_normal_and_padding_row_zero():
     report = initlab.init(nn.Sequential(embedding), seed=0)
     assert report["0.weight"].rule == "embedding"
     assert torch.equal(embedding.weight[0], torch.zeros(32))
-    assert float(embedding.weight[1:].detach().std()) == pytest.approx(1.0, rel=0.05)
+    # std 1/sqrt(d): the output role's scale, whether or not it is tied to an output layer
+    assert float(embedding.weight[1:].detach().std()) == pytest.approx(32**-0.5, rel=0.05)
 
 
 def test_norms_get_one_and_zero_whatever_the_scheme():

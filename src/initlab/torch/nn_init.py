@@ -28,6 +28,11 @@ Where initlab does more than torch, it says so in the function's docstring:
 * ``sparse_`` draws its zero pattern from ``generator`` too (torch ignores it there);
 * bad arguments get messages that name the parameter, the value and what is allowed.
 
+On a ``DTensor`` (FSDP2, tensor parallelism) the initlab generator draws this rank's shard of
+the values the whole tensor would get, the same on any number of ranks and placements (seed
+every rank alike); ``orthogonal_``, ``sparse_``, ``eye_`` and ``dirac_`` compute the whole
+matrix on each rank and keep its shard (docs/distributed.md).
+
 Like torch, these functions read the fans off the tensor as ``(out, in, *k)``. For the true
 fans of ConvTranspose and grouped convolutions use :func:`initlab.fans.layer_fans` or
 ``initlab.init``, which knows the layer.
@@ -53,6 +58,7 @@ from initlab._validation import check_choice, check_real
 from initlab.fans import compute_fans
 from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
+from initlab.torch.distributed import is_dtensor  # issue 14
 from initlab.torch.fill import ENCODINGS, draw_, numpy_view
 
 __all__ = [
@@ -167,7 +173,7 @@ def _fast_fill(
     if tensor.numel() == 0:
         return tensor
     key = _default_key()
-    if not tensor.is_contiguous():
+    if not tensor.is_contiguous() or is_dtensor(tensor):  # issue 14: a DTensor by its shard
         spec = Draw(distribution, loc, scale, low, high, clip)
         return draw_(tensor, spec, Stream.from_key(key))
     fill = _FASTRNG_FILL[0]
@@ -181,6 +187,8 @@ def _fast_fill(
 
 
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+#: Issue 14: functions that need the whole matrix run on it whole on each rank of a DTensor.
+_WHOLE_MATRIX = ("orthogonal_", "sparse_", "eye_", "dirac_")
 
 
 def _torch_function(fn: _F) -> _F:
@@ -194,6 +202,10 @@ def _torch_function(fn: _F) -> _F:
             return fn(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         tensor = bound.arguments["tensor"]
+        if fn.__name__ in _WHOLE_MATRIX and is_dtensor(tensor):  # issue 14
+            from initlab.torch.distributed import run_on_whole_
+
+            return run_on_whole_(fn, tensor, bound.arguments)
         if torch.overrides.has_torch_function_variadic(tensor):
             return torch.overrides.handle_torch_function(wrapper, (tensor,), **bound.arguments)
         return fn(*args, **kwargs)

@@ -398,6 +398,18 @@ def lsuv(
             raise TypeError(f"{flag}={value!r} is not valid; allowed: True or False.")
     call_arguments(inputs)  # a clear TypeError for inputs that cannot be passed
 
+    # ---- issue 14: LSUV rescales by statistics of a forward pass; not on sharded models ----
+    from initlab.torch.distributed import is_dtensor
+
+    sharded = [n for n, p in model.named_parameters() if is_dtensor(p)]
+    if sharded:
+        raise NotImplementedError(
+            f"lsuv: parameter {sharded[0]!r} (and {len(sharded) - 1} more) is a DTensor; LSUV "
+            "on a sharded model (FSDP2, tensor parallel) is not implemented: its per-layer "
+            "statistics would need a reduction across ranks. Use initlab.init, which writes "
+            "each rank's shard exactly, or run lsuv on one process and load the weights."
+        )
+    # ---- end issue 14 ----------------------------------------------------------------------
     targets = find_targets(model, exclude)
     if not targets:
         raise ValueError(

@@ -1,9 +1,10 @@
 """Model-level initialization: ``initlab.init(model, scheme)`` and the discovery behind it.
 
 * :func:`init` initializes a whole model and returns an :class:`InitReport`;
-* :func:`discover` finds which nonlinearity follows each layer (torch.fx, else one recorded
-  forward pass, else known structures and module order), reusable on its own: residual
-  branches (:meth:`Discovery.residual_layers`), execution order, the data-flow graph.
+* :func:`discover` finds which nonlinearity follows each layer (torch.fx, else one forward
+  pass on fake tensors or a recorded one, else known structures and module order), reusable
+  on its own: residual branches (:meth:`Discovery.residual_layers`), execution order, the
+  data-flow graph.
 """
 
 import importlib

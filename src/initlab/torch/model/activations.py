@@ -257,7 +257,21 @@ def module_activation(module: nn.Module) -> Activation | None:
         return None
     if any(True for _ in module.parameters()) or not is_elementwise(module):
         return None
-    return make_activation(_snake(type(module).__name__), None, fn=module)
+    return make_activation(_class_label(type(module).__name__), None, fn=module)
+
+
+_NAMED = frozenset({"relu", "gelu", "silu", "swish", "mish", "elu", "selu", "tanh", "sigmoid",
+                    "softplus", "hardswish"})
+
+
+def _class_label(name: str) -> str:
+    """``SiLUActivation`` -> ``silu``, ``NewGELUActivation`` -> ``new_gelu``, ``MyAct`` ->
+    ``my_act``: a class name as an activation's label."""
+    if name.endswith("Activation") and len(name) > len("Activation"):
+        name = name[: -len("Activation")]
+    if name.lower() in _NAMED:
+        return name.lower()
+    return _snake(name)
 
 
 # --------------------------------------------------------------------------------------

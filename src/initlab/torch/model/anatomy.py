@@ -38,6 +38,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
 from initlab.fans import Fans, compute_fans, layer_fans
+from initlab.torch.model.known import in_out_layout, is_parametrization_list
 
 __all__ = [
     "LAYOUTS",
@@ -129,6 +130,9 @@ _KINDS: list[LayerKind] = [
     LayerKind("conv_transpose", (_ConvTransposeNd,), "conv", layout="transposed", units="conv",
               affine=True),
     LayerKind("conv", (_ConvNd,), "conv", units="conv", affine=True),
+    LayerKind("in_out_linear", in_out_layout, "in_out", layout="in_out", affine=True),
+    LayerKind("parametrization", is_parametrization_list, "parametrization", weight=None,
+              bias=None),
     LayerKind("linear", (nn.Linear,), "linear", affine=True),
     LayerKind("bilinear", (nn.Bilinear,), "linear"),
     LayerKind("embedding", (nn.Embedding, nn.EmbeddingBag), "embedding", bias=None),

@@ -35,8 +35,18 @@ from torch import nn
 from initlab.fans import Fans, compute_fans
 from initlab.rng import Moments
 from initlab.schemes import Constant, Orthogonal, Scheme
+from initlab.torch.distributed import (
+    META_DTENSOR,
+    is_dtensor,
+    local_region,
+    unsupported_reason,
+    write_block_,
+)
 from initlab.torch.fill import fill_
+from initlab.torch.model.conventions import apply_norm_policy
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
+from initlab.torch.model.fake import module_order_warning
+from initlab.torch.model.known import embedding_scheme, normalized_next
 from initlab.torch.model.layers import BlockSpec, Context, blocks_for
 from initlab.torch.model.options import (
     ATOMIC_MODES,
@@ -45,9 +55,9 @@ from initlab.torch.model.options import (
     InitOptions,
     label,
 )
+from initlab.torch.model.parametrized import layer_context, link_weight_norms
 from initlab.torch.model.report import InitReport, ParamRow
 from initlab.torch.model.rules import (
-    EMBEDDING,
     ONES,
     RECURRENT,
     ZEROS,
@@ -127,8 +137,8 @@ def _block_shape(shape: tuple[int, ...], rows: tuple[int, int] | None) -> tuple[
 def _auto(spec: BlockSpec, mode: str, distribution: str) -> Choice:
     if spec.kind == "recurrent":
         return Choice(RECURRENT, "recurrent", RECURRENT.gain)
-    if spec.kind == "embedding":
-        return Choice(EMBEDDING, "embedding", None)
+    if spec.kind == "embedding":  # issue 11: std 1/sqrt(d), see initlab.torch.model.known
+        return Choice(embedding_scheme(distribution), "embedding", 1.0)
     return weight_choice(spec.known_activation, mode, distribution)
 
 
@@ -156,6 +166,8 @@ def _choose(
     distribution = settings["distribution"] or "normal"
     if kind in _WEIGHT_KINDS:
         if model_scheme is None:
+            if settings["mode"] is None and normalized_next(spec):  # issue 11
+                mode = "fan_out"
             return _auto(spec, mode, distribution), "", None
         scheme = with_mode(model_scheme, settings["mode"], settings["distribution"])
         return Choice(scheme, "model-wide", effective_gain(scheme)), "", None
@@ -214,6 +226,7 @@ def _plan(
                     link = found.param_links[alias]
                     break
         ctx = Context(module, path, local, name, tuple(p.shape), link, settings["custom"])
+        ctx = layer_context(model, ctx, found)  # issue 11: parametrized weights
         try:
             specs = blocks_for(ctx)
         except ValueError as error:
@@ -292,6 +305,11 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
     for plan in plans:
         p = plan.param
         writes = [b for b in plan.blocks if b.choice is not None or b.filler is not None]
+        if writes and is_dtensor(p) and not p.is_meta:  # issue 14: a shard initlab can't write
+            reason = unsupported_reason(p)
+            if reason is not None:
+                failures.append((plan.name, reason))
+                continue
         if p.is_meta and len(writes) != len(plan.blocks):
             reasons = {b.reason for b in plan.blocks if b not in writes}
             failures.append((plan.name, (
@@ -382,6 +400,8 @@ def _materialize(model: nn.Module, device: torch.device) -> tuple[list, list[str
 
 
 def _view(p: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor:
+    if is_dtensor(p):  # issue 14: this rank's part of the block (what is measured here)
+        return local_region(p, rows)[0]
     t = p.detach()
     if t.dim() == 0:  # a scalar as one element: the stream's value 0 either way
         return t.view(1)
@@ -392,6 +412,9 @@ def _write(plans: list[_ParamPlan], seed: int, progress: Any) -> None:
     for plan in plans:
         target = plan.param.detach()
         for block in plan.blocks:
+            if is_dtensor(plan.param):  # issue 14: this rank's shard, by global offsets
+                _write_sharded(plan.param, block, seed, progress)
+                continue
             view = _view(plan.param, block.spec.rows)
             if block.values is not None:
                 with torch.no_grad():
@@ -451,6 +474,17 @@ def _forget_written(plans: list[_ParamPlan], names: set[str]) -> None:
         if names.intersection((plan.name, *plan.aliases)):
             for block in plan.blocks:
                 block.written = None
+
+
+def _write_sharded(param: torch.Tensor, block: _Block, seed: int, progress: Any) -> None:
+    """Issue 14: ``_write`` of one block of a DTensor parameter, on this rank's shard."""
+    if block.values is None and block.choice is None:
+        return
+    scheme = block.choice.scheme if block.choice is not None else None
+    write_block_(param, block.spec.rows, scheme=scheme, seed=seed, name=block.stream,
+                 fans=block.fans, values=block.values, zero_rows=block.spec.zero_rows)  # fmt: skip
+    if progress is not None:
+        progress(math.prod(block.shape))
 
 
 def _measure(view: torch.Tensor) -> tuple[float | None, float | None]:
@@ -514,6 +548,9 @@ def _row(plan: _ParamPlan, block: _Block, dry_run: bool, measure: bool) -> Param
     if measure and writes and not dry_run:
         measured = _written_stats(block, plan.param)
     notes = [spec.note] if spec.note else []
+    if plan.aliases and spec.kind == "embedding":  # issue 11
+        notes.append(f"tied with {', '.join(plan.aliases)}: std 1/sqrt(d) suits its output "
+                     "role (logits std about 1)")  # fmt: skip
     if link is not None and link.also and spec.kind in _WEIGHT_KINDS:
         notes.append("also reaches " + ", ".join(link.also))
     note = "; ".join(notes)
@@ -582,6 +619,7 @@ def init(
     progress: bool | None = None,
     residual: str | Mapping[str, Any] | None = None,
     inputs: Any = None,
+    norms: str = "auto",
 ) -> InitReport:
     r"""Initialize every parameter of ``model``, each layer by what follows it; return a report.
 
@@ -600,8 +638,12 @@ def init(
     attention logits, next layer)
     ==========================================  =================  ========================
 
-    Embeddings get N(0, 1), recurrent (hidden-to-hidden) gate matrices orthogonal, norms
-    weight 1 and bias 0, PReLU its ``init`` slope, biases ``bias``. Any other registry name
+    A weight whose output reaches a normalization first (conv then BatchNorm) uses
+    ``mode="fan_out"`` unless ``mode`` is given (the norm fixes the forward scale).
+    Embeddings (and position embeddings, class tokens) get ``std = 1 / sqrt(d)``, ``d`` their
+    width, so that one tied to the output layer gives logits of std about 1; recurrent
+    (hidden-to-hidden) gate matrices orthogonal, norms weight 1 and bias 0 (``norms``),
+    PReLU its ``init`` slope, biases ``bias``. Any other registry name
     (``"he"``, ``"xavier_uniform"``, ``"random"``, ``"zeros"``, ``"orthogonal"``, Keras and
     JAX spellings, ``"he_uniform(mode=fan_out)"``) applies to every weight model-wide, with
     each layer's true fans (grouped and transposed convolutions, q/k/v and gates apart).
@@ -632,6 +674,9 @@ def init(
         else CPU). atomic: ``"validate"`` or ``"snapshot"`` (see the module docstring).
     measure: record each written block's std and mean in the report.
     progress: show a progress bar (None: only for models over 50M elements).
+    norms: ``"auto"`` (norm weights 1 and biases 0, but a norm weight that is all zeros,
+        a model's deliberate zero-init of a residual block's last norm, is kept), ``"reset"``
+        (always 1 and 0) or ``"keep"`` (norm parameters left as they are).
     residual: a residual-aware policy applied after the weights are written
         (:mod:`initlab.torch.residual`): ``"zero_last"`` (Goyal et al. 2017), ``"fixup"``
         (Zhang et al. 2019) or ``"gpt2"`` (projections by ``1/sqrt(N)``), or a dict with
@@ -673,15 +718,20 @@ def init(
         scheme=scheme, seed=seed, mode=mode, distribution=distribution, bias=bias,
         overrides=overrides, exclude=exclude, example_inputs=example_inputs, dry_run=dry_run,
         include_frozen=include_frozen, custom=custom, device=device, atomic=atomic,
-        measure=measure, progress=progress, residual=residual, inputs=inputs,
+        measure=measure, progress=progress, residual=residual, inputs=inputs, norms=norms,
     )  # fmt: skip
     found = discover(model, options.example_inputs)
     plans, failures = _plan(
         model, found, options.model_scheme, options.resolved_overrides, options.excluded,
         options.settings,
     )  # fmt: skip
+    apply_norm_policy(plans, options.norms)  # issue 11: zero-initialized norms kept
+    link_weight_norms(plans, options.seed)  # issue 11: weight_norm's g = ||v||
     target = _target_device(model, options.device)
     failures += _validate(plans, target)
+    if not options.dry_run:  # issue 14: initlab cannot materialize a sharded meta parameter itself
+        failures += [(p.name, META_DTENSOR) for p in plans if p.writes and is_dtensor(p.param)
+                     and p.param.is_meta]  # fmt: skip
     if failures:
         raise InitError(failures)
     residual_plan = _plan_residual(model, options, found)
@@ -794,6 +844,9 @@ def _report(
 ) -> InitReport:
     rows, symmetric = _rows(plans, options.dry_run, options.measure)
     notes = list(outcome.warnings)
+    guessed = module_order_warning(found)  # issue 11: never a silent guess
+    if guessed:
+        notes.insert(0, guessed)
     if symmetric:
         layers = ", ".join(repr(p) for p in symmetric)
         notes.append(

@@ -12,13 +12,17 @@ It tries, in order, per layer:
 1. ``fx``: torch.fx symbolic tracing of ``forward`` (no forward is run), so that functional
    calls count: ``F.relu(x)``, ``torch.tanh(x)``, ``x.relu()``, ``F.gelu(x)``,
    ``F.leaky_relu(x, 0.2)``; a submodule that cannot be traced becomes opaque;
-2. ``hooks``: one forward pass on ``example_inputs``, recorded with hooks and a torch function
+2. ``fake``: for a model fx cannot trace (or layers inside an opaque submodule), without
+   ``example_inputs`` (or on the meta device): one forward pass on fake tensors, inputs read
+   off the model (:mod:`initlab.torch.model.inputs`, :mod:`initlab.torch.model.fake`): no
+   compute, no memory, the model untouched;
+3. ``hooks``: one forward pass on ``example_inputs``, recorded with hooks and a torch function
    mode (for a model fx cannot trace, or layers inside an opaque submodule);
-3. ``structure``: known layouts of torch's own blocks (TransformerEncoderLayer and
+4. ``structure``: known layouts of torch's own blocks (TransformerEncoderLayer and
    TransformerDecoderLayer: ``linear1`` then ``self.activation``, ``linear2`` and attention
    into residual adds);
-4. ``module order``: registration order, as for an ``nn.Sequential``: the next module that is
-   not a pass-through step.
+5. ``module order``: registration order, as for an ``nn.Sequential``: the next module that is
+   not a pass-through step (``initlab.init`` warns, naming every layer guessed this way).
 
 The answer per layer is a :class:`LayerLink`; :class:`Discovery` holds them all together with
 the execution order and the graph, for reuse (residual branches, probes).
@@ -46,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 
 from initlab._validation import choice_error
 from initlab.torch.model.activations import (
@@ -57,6 +62,7 @@ from initlab.torch.model.activations import (
     module_activation,
 )
 from initlab.torch.model.anatomy import atomic_types, is_norm, layer_kind
+from initlab.torch.model.fake import fake_graph
 from initlab.torch.model.graph import (
     Graph,
     Node,
@@ -65,6 +71,7 @@ from initlab.torch.model.graph import (
     record_or_fail,
     try_fx,
 )
+from initlab.torch.model.signal import feeds_normalization, origin
 from initlab.torch.runtime import Preserved
 
 __all__ = ["Discovery", "LayerLink", "discover", "is_norm"]
@@ -77,7 +84,7 @@ class LayerLink:
     ``kind``: ``"activation"`` (then ``activation`` is set), ``"output"``, ``"residual"``,
     ``"attention"``, ``"product"``, ``"layer"``, ``"softmax"``, ``"opaque"``, ``"op"`` (an
     operation with no gain rule) or ``"unused"``. ``detail`` names the step (``F.relu``,
-    ``module 'act'``). ``found_by``: ``fx``, ``hooks``, ``structure (...)`` or
+    ``module 'act'``). ``found_by``: ``fx``, ``fake``, ``hooks``, ``structure (...)`` or
     ``module order``. ``norms`` lists normalizations passed on the way; ``also`` other
     things the output reaches on other paths.
     """
@@ -203,7 +210,7 @@ SOFTMAX_OPS = frozenset({"softmax", "log_softmax", "softmin"})
 def is_layer(module: nn.Module) -> bool:
     """A module whose parameters are weights that discovery should find a successor for."""
     kind = layer_kind(module)
-    if kind is not None and kind.atomic:
+    if (kind is not None and kind.atomic) or is_parametrized(module):
         return True
     if kind is not None and (kind.norm or kind.name == "prelu"):
         return False
@@ -319,6 +326,7 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
     on paths to the model's output (``live``; all paths if none of them gets there)."""
     found: list[_End] = []
     seen: set[int] = set()
+    same = _SameSignal(start, classify)
 
     def walk(node: Node, norms: tuple[str, ...]) -> None:
         users = sorted(node.users, key=lambda n: n.index)
@@ -332,7 +340,9 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
             if user.index in seen or (live is not None and user.index not in live):
                 continue
             seen.add(user.index)
-            step = classify.step(user)
+            step = same.step(user, classify.step(user))
+            if step is None:  # a statistic of the signal that normalizes it further on
+                continue
             if step.kind == "pass":
                 walk(user, (*norms, step.norm) if step.norm else norms)
             else:
@@ -343,6 +353,28 @@ def _ends(start: list[Node], classify: _Classifier, live: set[int] | None = None
     if not found and live is not None:
         return _ends(start, classify, None)
     return found
+
+
+class _SameSignal:
+    """Rotary embeddings and written-out normalizations: steps where a signal meets itself
+    (:mod:`initlab.torch.model.signal`) pass it on instead of ending it."""
+
+    def __init__(self, start: list[Node], classify: _Classifier) -> None:
+        self.start = {n.index for n in start}
+        self.memo: dict[int, str | None] = {}
+        self.is_pass = lambda n: classify.step(n).kind == "pass"
+
+    def step(self, node: Node, step: _Step) -> _Step | None:
+        if node.op != "call" or step.kind == "pass":
+            return step
+        kind = origin(node, self.start, self.is_pass, self.memo)
+        if kind == "stat" and feeds_normalization(node, self.start, self.is_pass, self.memo):
+            return None
+        if kind == "signal" and step.kind in ("residual", "product"):
+            if node.target in MUL_OPS:
+                return _Step("pass", node.display, norm=f"normalization ({node.display})")
+            return _Step("pass", f"{node.display} of the same signal (rotary, centering)")
+        return step
 
 
 def _consumers(attr: Node) -> list[Node]:
@@ -508,7 +540,7 @@ def discover(
     model: nn.Module,
     example_inputs: Any = None,
     *,
-    methods: tuple[str, ...] = ("fx", "hooks", "structure", "module order"),
+    methods: tuple[str, ...] = ("fx", "fake", "hooks", "structure", "module order"),
 ) -> Discovery:
     """Find what follows every layer of ``model`` (see the module docstring for the methods).
 
@@ -528,7 +560,7 @@ def discover(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={model!r} is not valid; allowed: a torch.nn.Module.")
-    allowed = ("fx", "hooks", "structure", "module order")
+    allowed = ("fx", "fake", "hooks", "structure", "module order")
     for method in methods:
         if method not in allowed:
             raise choice_error("methods", method, allowed)
@@ -550,11 +582,17 @@ def _discover(model: nn.Module, example_inputs: Any, methods: tuple[str, ...]) -
     fx_graph = try_fx(model, notes) if "fx" in methods else None
     run_graph: Graph | None = None
     need_run = fx_graph is None or bool(fx_graph.opaque)
-    if "hooks" in methods and example_inputs is not None and need_run:
+    on_meta = any(p.is_meta for p in model.parameters())
+    if "fake" in methods and need_run and (example_inputs is None or on_meta):
+        run_graph, note = fake_graph(model, example_inputs)  # issue 11: no compute, no writes
+        notes.append(note)
+    elif "hooks" in methods and example_inputs is not None and need_run:
         run_graph = record_or_fail(model, example_inputs)
     links, param_links, used = _links_from_graphs(model, layers, (fx_graph, run_graph))
-    if fx_graph is not None:
-        _mark_unused(model, layers, fx_graph, links, param_links)
+    # fx saw the whole model except its opaque parts (a fake forward all of it)
+    whole = fx_graph if fx_graph is not None else run_graph
+    if whole is not None and whole.method in ("fx", "fake"):
+        _mark_unused(model, layers, whole, links, param_links)
     if "structure" in methods and _structure_links(model, links):
         used.append("structure")
     fallback = _module_order_links(model)
@@ -619,7 +657,8 @@ def _mark_unused(
     links: dict[str, LayerLink],
     param_links: dict[str, LayerLink],
 ) -> None:
-    """fx saw the whole model except its opaque parts: a layer it never met is unused."""
+    """fx saw the whole model except its opaque parts (a fake forward saw all of it): a layer
+    it never met is unused."""
     atomic = _atomic(model)
     for path in layers:
         if path in links or not fx_graph.covers(path) or _inside(path, atomic):
@@ -628,7 +667,7 @@ def _mark_unused(
             continue
         if any(name.rpartition(".")[0] == path for name in param_links):
             continue
-        links[path] = LayerLink(path, "unused", None, "not called in forward", "fx")
+        links[path] = LayerLink(path, "unused", None, "not called in forward", fx_graph.method)
 
 
 def _structure_links(model: nn.Module, links: dict[str, LayerLink]) -> bool:

@@ -25,6 +25,7 @@ through.
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 from torch.overrides import TorchFunctionMode
 
 from initlab.torch.model.activations import module_activation
@@ -229,7 +231,7 @@ def is_leaf(module: nn.Module, _cache: dict[int, bool] | None = None) -> bool:
     """
     if _cache is not None and id(module) in _cache:
         return _cache[id(module)]
-    if isinstance(module, atomic_types()):
+    if isinstance(module, atomic_types()) or is_parametrized(module):
         result = True
     elif next(module.children(), None) is not None:
         result = False
@@ -269,12 +271,20 @@ class _Tracer(fx.Tracer):
     def call_module(
         self, m: nn.Module, forward: Callable[..., Any], args: tuple, kwargs: dict
     ) -> Any:
+        if _is_fsdp(m):  # issue 14: trace FSDP2 modules' own forward, not their all-gathers
+            forward = m.forward
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_in is None:
                 self.failed_in = self.path_of_module(m)
             raise
+
+
+def _is_fsdp(m: nn.Module) -> bool:
+    """Issue 14: whether ``fully_shard`` manages ``m`` (its hooks gather parameters: no fx)."""
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    return fsdp is not None and isinstance(m, getattr(fsdp, "FSDPModule", ()))
 
 
 def _method(name: str) -> Callable[..., Any]:

@@ -39,6 +39,13 @@ from initlab.fans import Fans, compute_fans, layer_fans
 from initlab.torch.model.activations import Activation, make_activation
 from initlab.torch.model.anatomy import LayerKind, layer_kind
 from initlab.torch.model.discovery import LayerLink
+from initlab.torch.model.known import (
+    embedding_fans,
+    layer_scale,
+    parametrization,
+    raw_embedding,
+    weight_shape,
+)
 
 __all__ = ["BlockSpec", "blocks_for"]
 
@@ -110,14 +117,14 @@ def _linear(ctx: Context) -> list[BlockSpec]:
     if ctx.local == "weight":
         return _weight(ctx, _fans(ctx, ctx.shape))
     if ctx.local == "bias":
-        return [BlockSpec("bias", fans=_fans(ctx, tuple(m.weight.shape)))]
+        return [BlockSpec("bias", fans=_fans(ctx, weight_shape(m)))]
     return _custom(ctx)
 
 
 def _conv(ctx: Context) -> list[BlockSpec]:
     m = ctx.module
     transposed = ctx.kind is not None and ctx.kind.layout == "transposed"
-    fans = layer_fans(tuple(m.weight.shape), groups=m.groups, transposed=transposed)
+    fans = layer_fans(weight_shape(m), groups=m.groups, transposed=transposed)
     if ctx.local == "weight":
         notes = []
         if transposed:
@@ -235,10 +242,52 @@ def _prelu(ctx: Context) -> list[BlockSpec]:
     return [BlockSpec("prelu", value=value, note="PReLU slope, its init value")]
 
 
+def _in_out(ctx: Context) -> list[BlockSpec]:
+    """transformers' Conv1D: ``y = x @ W + b`` with ``W`` of shape (in, out)."""
+    fans = Fans(ctx.shape[0], ctx.shape[1]) if len(ctx.shape) == 2 else None
+    if ctx.local == "weight" and fans is not None:
+        return _weight(ctx, fans, "weight stored (in, out)")
+    if ctx.local == "bias":
+        w = weight_shape(ctx.module)
+        return [BlockSpec("bias", fans=Fans(w[0], w[1]))]
+    return _custom(ctx)
+
+
+def _parametrized(ctx: Context) -> list[BlockSpec]:
+    """A parameter of a parametrization that :mod:`.parametrized` did not map to its layer."""
+    found = parametrization(ctx.module, ctx.local)
+    kind = found[0] if found else "other"
+    if kind == "weight_norm_g":
+        note = "weight_norm magnitude g: set to ||v|| once v is drawn"
+    elif kind == "orthogonal":
+        note = "orthogonal parametrization: the weight is orthogonal whatever this holds; kept"
+    else:
+        note = f"parametrization {type(found[1]).__name__ if found else '?'}: no rule; kept"
+    return [BlockSpec("skip", note=note)]
+
+
 def _custom(ctx: Context) -> list[BlockSpec]:
     kind = type(ctx.module).__name__
     if ctx.custom == "skip":
         return [BlockSpec("skip", note=f"custom parameter of {kind}: custom='skip'")]
+    # issue 11: raw parameters with a stated rule (initlab.torch.model.known)
+    role = raw_embedding(ctx.local, ctx.shape)
+    if role is not None:
+        return [BlockSpec("embedding", fans=embedding_fans(ctx.shape),
+                          note=f"{role} of {kind}: like an embedding")]  # fmt: skip
+    if layer_scale(ctx.local, ctx.shape):
+        return [BlockSpec("skip", note=f"layer scale of {kind}: kept (the model's own scale "
+                          "of its residual branch); set it with overrides")]  # fmt: skip
+    # Seen as a weight: its module called as a layer, or a matrix read in forward, where
+    # discovery could see it.
+    seen = (
+        ctx.link is not None and ctx.link.found_by in ("fx", "fake", "hooks")
+        and (ctx.link.target == ctx.path or len(ctx.shape) == 2)
+    )  # fmt: skip
+    if len(ctx.shape) >= 2 and not seen:
+        return [BlockSpec("skip", note=(
+            f"custom parameter of {kind} {ctx.shape}: not a known layer's weight and not seen "
+            "used as one; left as it is, set it with overrides"))]  # fmt: skip
     if len(ctx.shape) >= 2:
         note = (f"custom parameter of {kind}: torch layout (out, in, *k) assumed; "
                 "set it with overrides if not")  # fmt: skip
@@ -264,6 +313,8 @@ BLOCK_HANDLERS: dict[str, Callable[[Context], list[BlockSpec]]] = {
     "recurrent": _recurrent,
     "conv": _conv,
     "linear": _linear,
+    "in_out": _in_out,
+    "parametrization": _parametrized,
     "embedding": _embedding,
     "prelu": _prelu,
     "norm": _norm,

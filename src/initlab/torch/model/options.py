@@ -26,6 +26,7 @@ import torch
 from initlab._validation import check_choice, check_int, choice_error
 from initlab.fans import FAN_MODES
 from initlab.schemes import DISTRIBUTIONS, Scheme, get_scheme, scheme_names
+from initlab.torch.model.conventions import NORM_POLICIES
 from initlab.torch.residual import residual_option
 from initlab.torch.runtime import call_arguments, inputs_argument
 
@@ -143,6 +144,7 @@ class InitOptions:
     progress: bool | None = None
     residual: str | Mapping[str, Any] | None = None
     inputs: Any = None
+    norms: str = "auto"
     model_scheme: Scheme | None = field(init=False, default=None)
     bias_policy: str | Scheme = field(init=False, default="zeros")
     resolved_overrides: dict[str, Any] = field(init=False, default_factory=dict)
@@ -156,6 +158,7 @@ class InitOptions:
         derived["bias_policy"] = _bias_policy(self.bias)
         check_choice("custom", self.custom, CUSTOM_POLICIES)
         check_choice("atomic", self.atomic, ATOMIC_MODES)
+        check_choice("norms", self.norms, NORM_POLICIES)
         for flag in ("dry_run", "include_frozen", "measure"):
             value = getattr(self, flag)
             if not isinstance(value, bool):

@@ -15,6 +15,10 @@ nothing: the output, a residual add, attention        LeCun form (``mode``)     
 logits, a product of signals, the next layer
 ====================================================  ========================  ==================
 
+A weight whose output goes through a normalization first (conv then BatchNorm) takes its
+row with ``mode="fan_out"`` unless ``mode`` is given: the norm fixes the forward scale, so
+the weight is sized for the backward pass (:func:`initlab.torch.model.known.normalized_next`).
+
 Parts that are not a layer's weight:
 
 =========================================  ==============================================
@@ -25,7 +29,7 @@ MultiheadAttention in_proj                 three matrices q, k, v, each by the r
 RNN / LSTM / GRU input weights             per gate, by the rule for the gate's nonlinearity
                                            (LSTM i, f, o and GRU r, z: sigmoid; g, n: tanh)
 RNN / LSTM / GRU recurrent weights         per gate, orthogonal (gain 1), as Keras does
-Embedding                                  N(0, 1), torch's default; padding row zero
+Embedding                                  std 1/sqrt(d) (d its width); padding row zero
 norm weight / bias                         1 / 0
 PReLU slope                                its ``init`` value
 biases                                     ``bias=``: zeros by default
@@ -120,7 +124,7 @@ def with_mode(scheme: Scheme, mode: str | None, distribution: str | None) -> Sch
 
 ZEROS = Constant(0.0, "zeros")
 ONES = Constant(1.0, "ones")
-EMBEDDING = Normal(0.0, 1.0)
+EMBEDDING = Normal(0.0, 1.0)  # torch's default; "auto" uses known.embedding_scheme
 RECURRENT = Orthogonal(1.0)
 
 

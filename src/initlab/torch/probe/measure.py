@@ -134,14 +134,19 @@ def _loss_name(loss_fn: str | Callable[..., torch.Tensor], target: Any) -> str:
     return loss_fn
 
 
-def _with_grad(value: Any, leaves: list[torch.Tensor]) -> Any:
+def _with_grad(value: Any, leaves: list[torch.Tensor], clone: bool = True) -> Any:
     """A floating input as a fresh leaf that requires grad (fed through a copy, so that the
-    model may modify it in place); gradients then reach every layer, frozen or not."""
+    model may modify it in place; ``clone=False`` feeds the leaf itself, for a forward that
+    sets ``requires_grad`` on its input); gradients then reach every layer, frozen or not."""
     if isinstance(value, torch.Tensor) and value.is_floating_point():
-        leaf = value.detach().requires_grad_(True)
+        leaf = value.detach().clone().requires_grad_(True)
         leaves.append(leaf)
-        return leaf.clone()
+        return leaf.clone() if clone else leaf
     return value
+
+
+def _leaf_error(error: RuntimeError) -> bool:
+    return "requires_grad flags of leaf variables" in str(error)
 
 
 def _seed_forked(seed: int, cuda_devices: list[int]) -> None:
@@ -353,14 +358,21 @@ def probe(
         with torch.random.fork_rng(devices=devices), torch.enable_grad():
             _seed_forked(seed, devices)
             model.train(mode == "train")
-            leaves: list[torch.Tensor] = []
-            args = tuple(_with_grad(a, leaves) for a in args)
-            kwargs = {k: _with_grad(v, leaves) for k, v in kwargs.items()}
-            recorder = Recorder(
-                layers, samples=samples, seed=seed, saturation=thresholds.saturation
-            )
-            with recorder.attached(), recorder.watching():
-                output = model(*args, **kwargs)
+            for clone in (True, False):  # the second try: a forward that flags its input
+                leaves: list[torch.Tensor] = []
+                call_args = tuple(_with_grad(a, leaves, clone) for a in args)
+                call_kwargs = {k: _with_grad(v, leaves, clone) for k, v in kwargs.items()}
+                recorder = Recorder(
+                    layers, samples=samples, seed=seed, saturation=thresholds.saturation
+                )
+                try:
+                    with recorder.attached(), recorder.watching():
+                        output = model(*call_args, **call_kwargs)
+                    break
+                except RuntimeError as error:
+                    if not clone or not _leaf_error(error):
+                        raise
+                    _seed_forked(seed, devices)
             loss = _loss(output, target, loss_fn, seed)
             params = [p for p in model.parameters() if p.requires_grad]
             sources = params + leaves
