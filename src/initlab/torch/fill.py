@@ -7,7 +7,6 @@ through a NumPy view: bfloat16 and float16 are rounded as they are stored, so in
 tensor allocates nothing of its size. Other schemes (orthogonal, sparse, eye, dirac) build
 their float64 values with :meth:`~initlab.schemes.Scheme.sample` and copy them in.
 
-<<<<<<< HEAD
 Two backends compute the same stream, bit for bit (``backend=``): ``"numba"``, the CPU
 kernels of :mod:`initlab.fastrng`, and ``"torch"``, the same Philox and transforms in torch
 tensor operations (:mod:`initlab.torch.philox`), which run on the tensor's own device.
@@ -20,15 +19,10 @@ backend does not implement), a non-contiguous tensor goes through a contiguous c
 Every fill can also report the count, sum and sum of squares of what it wrote
 (``moments=``, an :class:`initlab.rng.Moments`), added up by the kernels as they write, so a
 report's measured mean and std cost no second pass over the weights.
-=======
-Where the kernel cannot write directly, the values go through a bounded buffer: a tensor on
-another device is filled chunk by chunk on the CPU and copied over, a non-contiguous one
-through a contiguous copy of itself.
 
 A ``DTensor`` (FSDP2, tensor parallelism) gets this rank's shard of the values the whole
 tensor would get, drawn by the shard's global element offsets with no communication
 (:mod:`initlab.torch.distributed`, docs/distributed.md).
->>>>>>> main
 """
 
 from __future__ import annotations
@@ -278,18 +272,12 @@ def fill_(
     The values depend only on ``(seed, name)``, the shape and the fans, never on the dtype
     (they are float32 numbers, rounded to bfloat16/float16 and exact in float64; with
     ``precision="double"`` elementwise schemes draw float64 values instead), the device, the
-<<<<<<< HEAD
-    strides or the thread count. Elementwise schemes are drawn straight into the tensor's memory
+    strides, the thread count or the sharding (a DTensor gets its shard of the whole
+    tensor's values). Elementwise schemes are drawn straight into the tensor's memory
     (:func:`draw_`, by the ``backend`` it picks: the same bits either way); the others are
     sampled in float64 and copied. Meta tensors are left as they are (they have no storage).
     ``moments``, if given, receives the count, sum and sum of squares of the values written
     (from the kernels for elementwise schemes). Returns the tensor.
-=======
-    strides, the thread count or the sharding (a DTensor gets its shard of the whole
-    tensor's values). Elementwise schemes are drawn straight into the tensor's memory
-    (:func:`draw_`); the others are sampled in float64 and copied. Meta tensors are left as
-    they are (they have no storage). Returns the tensor.
->>>>>>> main
 
     >>> w = fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")
     >>> bool(torch.equal(w, fill_(torch.empty(64, 32), "he_normal", seed=0, name="fc.weight")))
