@@ -150,7 +150,8 @@ def _default_key() -> int:
     """One 63-bit draw from torch's default CPU generator (what torch.manual_seed seeds)."""
     buffer = getattr(_KEY_BUFFER, "tensor", None)
     if buffer is None:
-        buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
+        with torch.inference_mode(False):  # a normal tensor even if first made in that mode
+            buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
     return buffer.random_().item()
 
 
