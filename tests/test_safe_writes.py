@@ -204,3 +204,21 @@ def test_init_accepts_well_behaved_callables():
         initlab.init(model, overrides={"3.weight": lambda t: t.uniform_(-0.1, 0.1)}, seed=0)
         initlab.init(model, overrides={"3.weight": lambda t: torch.ones(6, 6)}, seed=0)
     assert torch.equal(model[3].weight, torch.ones(6, 6))
+
+
+# --------------------------------------------------------------------------------------
+# residual="fixup" on a network without a residual branch
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["fixup", "zero_last", "gpt2"])
+def test_residual_policy_without_branches_writes_nothing_and_warns(policy):
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.warns(UserWarning, match="no residual branch found"):
+        report = initlab.init(model, "he", residual=policy, seed=0)
+    reference = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    initlab.init(reference, "he", seed=0)  # the same init without the policy
+    assert report.residual.actions == ()
+    assert float(model[2].weight.detach().abs().sum()) > 0  # the classifier is not zeroed
+    for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(ours, theirs)

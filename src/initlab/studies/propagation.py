@@ -17,7 +17,7 @@ with ``q_l = Var[y_l]``, ``G_l = Var[dL/dy_l]`` and zero-mean weights of varianc
 
     G_L = 1, \qquad G_l = n \sigma_w^2\, \mathbb{E}_z[f'(\sqrt{q_l}\, z)^2]\, G_{l+1}
 
-with ``z ~ N(0, 1)`` (expectations by Gauss-Hermite quadrature). For ReLU
+with ``z ~ N(0, 1)`` (expectations by piecewise Gauss-Legendre quadrature). For ReLU
 ``E[f(sqrt(q) z)^2] = q / 2`` and ``E[f'^2] = 1/2``, so the forward recursion is He's
 ``Var[y_L] = Var[y_1] * prod_{l=2}^{L} (n_l Var[w_l] / 2)``: He's ``Var[w] = 2 / n`` keeps it
 constant, Xavier's ``1 / n`` (square layers) halves it at every layer.

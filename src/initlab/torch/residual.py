@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -623,9 +624,15 @@ def plan_residual_policy(
         model, branches=branches, example_inputs=example_inputs, graph=graph
     )
     notes = list(found.notes)
-    if not found.branches:
+    if not found.branches:  # then nothing at all is written, the classifier included
         notes.append("no residual branch found: nothing to do (pass branches= to name them)")
-    head = _classifier(model, found, classifier) if policy == "fixup" else None
+        warnings.warn(
+            f"residual={policy!r}: no residual branch found in {type(model).__name__}, so the "
+            "policy changes nothing (not even the classifier); pass branches= to name them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    head = _classifier(model, found, classifier) if policy == "fixup" and found.branches else None
     actions = _plan(policy, found, classifier=head, n_layers=n_layers, std=std)
     params = dict(model.named_parameters(remove_duplicate=False))
     missing = sorted({a.parameter for a in actions} - set(params))
