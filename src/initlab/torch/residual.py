@@ -41,12 +41,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.table import Table
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.conv import _ConvNd
 
+from initlab._format import num, to_text
 from initlab._validation import check_int, check_real, choice_error
 from initlab.schemes import Normal
 from initlab.torch.fill import fill_
@@ -442,7 +442,7 @@ class ResidualReport:
         for column in ("parameter", "action", "value", "branch", "why"):
             table.add_column(column, justify="right" if column == "value" else "left")
         for a in self.actions:
-            value = "" if a.action == "zero" else f"{a.value:.4g}"
+            value = "" if a.action == "zero" else num(a.value, 4)
             table.add_row(a.parameter, a.action, value, a.branch, a.reason)
         if self.notes:
             table.caption = "; ".join(self.notes)
@@ -452,10 +452,7 @@ class ResidualReport:
         return self.table()
 
     def __str__(self) -> str:
-        console = Console(width=160, record=True, color_system=None, force_terminal=False)
-        with console.capture() as capture:
-            console.print(self.table())
-        return capture.get().rstrip()
+        return to_text(self.table())  # at the terminal's width (initlab._format)
 
 
 def _policy(policy: Any) -> str:

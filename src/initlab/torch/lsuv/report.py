@@ -8,8 +8,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from initlab._format import fit, num, to_text
 
 __all__ = ["LSUVLayer", "LSUVReport"]
 
@@ -148,22 +149,19 @@ class LSUVReport:
                 layer.name,
                 layer.kind,
                 str(layer.calls),
-                f"{layer.std_before:.4g}",
-                f"{layer.std:.4g}",
-                f"{layer.scale:.4g}",
+                num(layer.std_before, 4),
+                num(layer.std, 4),
+                num(layer.scale, 4),
                 str(layer.iterations),
                 status,
                 style=style,
             )
         if self.reasons:
             table.caption = "extra passes: " + "; ".join(self.reasons)
-        return table
+        return fit(table)
 
     def __rich__(self) -> Table:
         return self.table()
 
     def __str__(self) -> str:
-        console = Console(width=140, record=True, color_system=None, force_terminal=False)
-        with console.capture() as capture:
-            console.print(self.table())
-        return capture.get().rstrip()
+        return to_text(self.table())  # at the terminal's width (initlab._format)

@@ -7,7 +7,6 @@ shows a rich table; :meth:`InitReport.to_dict` and :meth:`InitReport.to_json` gi
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -15,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from initlab._format import fit, num, to_text
 
 __all__ = ["InitReport", "ParamRow"]
 
@@ -80,7 +81,7 @@ class ParamRow:
 def _num(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return f"{value:.{digits}g}"
+    return num(value, digits)  # initlab._format: at most 8 characters, never cut
 
 
 @dataclass
@@ -219,7 +220,7 @@ class InitReport:
                 r.found_by or "",
             )
             table.add_row(*(Text(c) for c in cells), rule, _num(r.gain), Text(std), _num(r.bound))
-        return table
+        return fit(table, numeric=(3, 7, 8, 9))
 
     def __rich__(self) -> Group:
         parts: list[Any] = [self.table()]
@@ -232,9 +233,7 @@ class InitReport:
         return Group(*parts)
 
     def __str__(self) -> str:
-        buffer = io.StringIO()
-        Console(file=buffer, width=160, force_terminal=False, color_system=None).print(self)
-        return buffer.getvalue()
+        return to_text(self) + "\n"  # at the terminal's width (initlab._format)
 
     def __repr__(self) -> str:
         done = sum(1 for r in self.rows if r.action != "skipped")
