@@ -222,3 +222,15 @@ def test_residual_policy_without_branches_writes_nothing_and_warns(policy):
     assert float(model[2].weight.detach().abs().sum()) > 0  # the classifier is not zeroed
     for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
         assert torch.equal(ours, theirs)
+
+
+def test_draw_bumps_version_contiguous_strided_and_half():
+    from initlab.rng import Draw, Stream
+    from initlab.torch.fill import draw_
+
+    for t in (torch.randn(6, 4), torch.randn(4, 6).T, torch.randn(6, 4).half()):
+        w = nn.Parameter(t)
+        y = (w * w).sum()
+        draw_(w, Draw("normal", scale=0.1), Stream(0))
+        with pytest.raises(RuntimeError, match="inplace"):
+            y.backward()

@@ -49,7 +49,9 @@ def num(x: float | None, digits: int = 3) -> str:
         if len(text) <= NUM_WIDTH:
             return text
     text = f"{x:.{max(digits - 2, 0)}e}"
-    if len(text) > NUM_WIDTH:  # a 3-digit exponent: drop the mantissa's decimals
+    if len(text) > NUM_WIDTH:  # a 3-digit exponent: "4.5e247", else one digit "-5e-247"
+        text = text.replace("e+", "e")
+    if len(text) > NUM_WIDTH:
         text = f"{x:.0e}"
     return text
 
