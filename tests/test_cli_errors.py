@@ -145,3 +145,16 @@ def test_schemes_piped_shows_every_value_whole(capsys):
     for row in scheme_rows():
         assert row["resolves_to"] in out and row["formula"] in out
         assert ", ".join(row["names"]) in out
+
+
+def test_probe_json_and_wide_modes_for_machines(capsys, tmp_path):
+    import json
+
+    argv = [*PROBE_SMALL, "--schemes", "xavier,he", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert list(data["reports"]) == ["xavier", "he"] and "wrote" in captured.err
+    assert main([*argv, "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and "act xavier" in out and "grad he" in out
