@@ -234,3 +234,12 @@ def test_draw_bumps_version_contiguous_strided_and_half():
         draw_(w, Draw("normal", scale=0.1), Stream(0))
         with pytest.raises(RuntimeError, match="inplace"):
             y.backward()
+
+
+def test_writes_inside_inference_mode_still_bump_normal_tensors():
+    w = nn.Parameter(torch.randn(5, 4))
+    y = (w * w).sum()
+    with torch.inference_mode():
+        init.normal_(w)  # a normal tensor written in inference mode: torch bumps it too
+    with pytest.raises(RuntimeError, match="inplace"):
+        y.backward()

@@ -56,8 +56,7 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
             "Inplace update to inference tensor outside InferenceMode is not allowed. "
             "You can make a clone to get a normal tensor before doing inplace update."
         )
-    if not torch.is_inference_mode_enabled():
-        torch.autograd.graph.increment_version(tensor)
+    torch.autograd.graph.increment_version(tensor)  # as an in-place op does, in any mode
     plain = tensor.detach() if tensor.requires_grad else tensor
     if tensor.dtype in (torch.float16, torch.bfloat16):
         plain = plain.view(torch.int16)
