@@ -12,7 +12,7 @@ and, should none of these be writable, numba's defaults (next to the package, th
 folder, so a read-only install (a system site-packages, a container image) compiles once per
 user, not once per process.
 
-The first fill of each kind in a process that takes more than two seconds (numba compiling, not
+The first fill of each kind in a process that takes more than five seconds (numba compiling, not
 loading from the cache) prints one line on stderr, so that a cold start is not 15 s of
 silence.
 """
@@ -31,7 +31,7 @@ __all__ = ["cache_dir", "install_cache_locator", "notice_while_compiling"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _PACKAGE = str(Path(__file__).resolve().parents[1])  # .../initlab
-NOTICE_AFTER_S = 2.0
+NOTICE_AFTER_S = 5.0  # loading from the cache takes well under a second on an idle machine
 
 
 def cache_dir() -> Path:
@@ -89,7 +89,7 @@ def install_cache_locator() -> bool:
 
 def notice_while_compiling(fn: _F) -> _F:
     """Wrap a fill function: the first call of each (distribution, dtype, precision) in this
-    process prints one line on stderr if it is still running after two seconds."""
+    process prints one line on stderr if it is still running after five seconds."""
     seen: set[tuple] = set()
     lock = threading.Lock()
 
