@@ -454,7 +454,8 @@ def _y_range(rows: dict, key: str) -> tuple[float, float]:
     low, high = float(values.min()), float(values.max())
     middle = math.sqrt(low * high)
     span = max(high / low, 100.0)  # at least two decades on the axis
-    return middle / math.sqrt(span) / 3.0, middle * math.sqrt(span) * 3.0
+    margin = max(span**0.06, 3.0)  # 6% of the decades shown on each side, at least x3
+    return middle / math.sqrt(span) / margin, middle * math.sqrt(span) * margin
 
 
 def _off_axis(values: np.ndarray, low: float, high: float) -> str:
