@@ -1016,16 +1016,48 @@ def _parse(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     except SyntaxError as error:
         raise ValueError(f"scheme={text!r}: its arguments do not parse ({error.msg}).") from None
     assert isinstance(call, ast.Call)
+    unpacked = [f"*{ast.unparse(a.value)}" for a in call.args if isinstance(a, ast.Starred)]
+    unpacked += [f"**{ast.unparse(k.value)}" for k in call.keywords if k.arg is None]
+    if unpacked:
+        raise ValueError(
+            f"scheme={text!r}: {unpacked[0]!r} unpacks a variable, which a scheme string cannot "
+            "see; allowed: literal arguments, e.g. 'he_normal(mode=fan_out)'."
+        )
+    seen: set[str] = set()
+    for keyword in call.keywords:
+        if keyword.arg in seen:
+            raise ValueError(
+                f"scheme={text!r}: argument {keyword.arg!r} is given twice; allowed: each "
+                "argument once."
+            )
+        seen.add(str(keyword.arg))
     args = [_literal(a, text) for a in call.args]
     kwargs = {k.arg: _literal(k.value, text) for k in call.keywords if k.arg}
     return name, args, kwargs
 
 
+def _check_positional(text: str, args: list[Any], params: Any) -> None:
+    """The one argument-order convention of scheme strings: arguments are named, except the
+    single argument of a one-parameter scheme (``constant(0.5)``, ``orthogonal(2.0)``,
+    ``dirac(2)``). So ``normal(0.02)`` is an error, never a silent mean of 0.02."""
+    if not args or (len(params) == 1 and len(args) == 1):
+        return
+    named = ", ".join(f"{p}=..." for p in params)
+    raise ValueError(
+        f"scheme={text!r}: {len(args)} unnamed argument(s) {args}; scheme arguments are named "
+        f"(only a one-parameter scheme such as 'constant(0.5)' takes its value unnamed); "
+        f"allowed: {named}."
+    )
+
+
 def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     """Resolve a name (torch, Keras or JAX spelling, with optional arguments) to a Scheme.
 
-    Keyword arguments override those in the string. An unknown name is a ValueError that
-    lists the valid names and suggests the closest.
+    Arguments in the string are named (``normal(std=0.02)``, ``he_uniform(mode=fan_out)``),
+    except the single argument of a one-parameter scheme (``constant(0.5)``,
+    ``orthogonal(2.0)``); unnamed, repeated or unpacked (``**x``) arguments are errors.
+    Keyword arguments of this function override those in the string. An unknown name is a
+    ValueError that lists the valid names and suggests the closest.
 
     >>> get_scheme("he_uniform(mode=fan_out)").name
     "variance_scaling(scale=2.0, mode='fan_out', distribution='uniform')"
@@ -1033,6 +1065,10 @@ def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     'truncated_normal'
     >>> get_scheme("kaiming_normal_").distribution
     'normal'
+    >>> get_scheme("normal(0.02)")
+    Traceback (most recent call last):
+    ...
+    ValueError: scheme='normal(0.02)': 1 unnamed argument(s) [0.02]; scheme arguments are ...
     >>> get_scheme("he_normla")
     Traceback (most recent call last):
     ...
@@ -1050,6 +1086,7 @@ def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     factory, fixed = _lookup(name)
     merged = {**fixed, **parsed, **kwargs}
     params = inspect.signature(factory).parameters
+    _check_positional(scheme, args, params)
     unknown = sorted(set(merged) - set(params))
     if unknown:
         raise ValueError(
