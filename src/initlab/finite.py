@@ -72,7 +72,9 @@ def value_reach(scheme: Scheme, shape: Sequence[int], fans: Fans | None = None) 
         return max(abs(scheme.a), abs(scheme.b), scheme.b - scheme.a)
     if isinstance(scheme, (Orthogonal, DeltaOrthogonal)):
         return abs(scheme.gain)
-    if isinstance(scheme, (Eye, Dirac)):
+    if isinstance(scheme, Eye):
+        return abs(scheme.gain)
+    if isinstance(scheme, Dirac):
         return 1.0
     if isinstance(scheme, Sparse):
         return NORMAL_REACH * scheme.std

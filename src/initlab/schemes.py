@@ -36,7 +36,7 @@ import inspect
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -72,6 +72,8 @@ __all__ = [
     "Uniform",
     "VarianceScaling",
     "get_scheme",
+    "native_name",
+    "register_spellings",
     "scheme_names",
     "truncated_std_factor",
 ]
@@ -218,8 +220,6 @@ class VarianceScaling(Scheme):
     @property
     def name(self) -> str:
         if self.fan_floor or self.axes is not None:
-            from initlab.spellings import native_name
-
             return native_name(self)
         params = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
         if self.gain != 1.0:
@@ -956,12 +956,52 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _native() -> dict[str, Callable[..., Scheme]]:
-    """Keras's and JAX's own spellings (``HeNormal``, ``keras.he_normal``, ``jax.orthogonal``):
-    :mod:`initlab.spellings`, imported on first use."""
-    from initlab.spellings import registry
+#: Other libraries' own spellings (``HeNormal``, ``keras.he_normal``, ``jax.orthogonal``), name
+#: -> factory: :mod:`initlab.spellings` registers Keras's and JAX's when initlab is imported.
+_NATIVE: dict[str, Callable[..., Scheme]] = {}
 
-    return registry()
+
+def register_spellings(names: Mapping[str, Callable[..., Scheme]]) -> None:
+    """Add names that :func:`get_scheme` accepts as they are (case-sensitive), with their
+    library's arguments, positional ones included.
+
+    >>> register_spellings({"my.he": lambda: get_scheme("he_normal")})
+    >>> get_scheme("my.he").distribution
+    'normal'
+    >>> del _NATIVE["my.he"]
+    """
+    _NATIVE.update(names)
+
+
+def _native() -> dict[str, Callable[..., Scheme]]:
+    return _NATIVE
+
+
+def native_name(scheme: VarianceScaling) -> str:
+    """The registry spelling of a variance-scaling scheme with Keras's fan floor or explicit
+    Keras/JAX axes (the gain folded into ``scale``).
+
+    >>> from initlab.schemes import get_scheme
+    >>> native_name(get_scheme("jax.he_normal(in_axis=0, out_axis=1)"))
+    "jax.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal', ...)"
+    """
+    scale = float(f"{scheme.scale * scheme.gain**2:.15g}")
+    axes = scheme.axes
+    if scheme.fan_floor or (axes is not None and axes.convention == "keras"):
+        spelled = {"normal": "untruncated_normal"}.get(scheme.distribution, scheme.distribution)
+        extra = ""
+        if axes is not None:
+            extra = f", input_axes={axes.in_axes!r}, output_axes={axes.out_axes!r}"
+        return (
+            f"keras.VarianceScaling(scale={scale!r}, mode={scheme.mode!r}, "
+            f"distribution={spelled!r}{extra})"
+        )
+    assert axes is not None
+    return (
+        f"jax.variance_scaling(scale={scale!r}, mode={scheme.mode!r}, "
+        f"distribution={scheme.distribution!r}, "
+        f"in_axis={axes.in_axes!r}, out_axis={axes.out_axes!r}, batch_axis={axes.batch_axes!r})"
+    )
 
 
 def scheme_names() -> tuple[str, ...]:
@@ -1036,11 +1076,19 @@ def _parse(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     return name, args, kwargs
 
 
-def _check_positional(text: str, args: list[Any], params: Any) -> None:
+#: Parameters that say where a tensor's axes lie, not what its values are: they do not count
+#: when deciding whether a scheme has one parameter (``orthogonal(2.0)`` sets the gain).
+_LAYOUT_PARAMS = frozenset({"column_axis"})
+
+
+def _check_positional(text: str, name: str, args: list[Any], params: Any) -> None:
     """The one argument-order convention of scheme strings: arguments are named, except the
     single argument of a one-parameter scheme (``constant(0.5)``, ``orthogonal(2.0)``,
-    ``dirac(2)``). So ``normal(0.02)`` is an error, never a silent mean of 0.02."""
-    if not args or (len(params) == 1 and len(args) == 1):
+    ``dirac(2)``). So ``normal(0.02)`` is an error, never a silent mean of 0.02. Keras's and
+    JAX's own names take their library's positional order too (``jax.variance_scaling(1.0,
+    "fan_in", "normal")``): that order is theirs, documented, and the same as in their code."""
+    values = [p for p in params if p not in _LAYOUT_PARAMS]
+    if not args or (len(values) == 1 and len(args) == 1) or name in _NATIVE:
         return
     named = ", ".join(f"{p}=..." for p in params)
     raise ValueError(
@@ -1086,7 +1134,7 @@ def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     factory, fixed = _lookup(name)
     merged = {**fixed, **parsed, **kwargs}
     params = inspect.signature(factory).parameters
-    _check_positional(scheme, args, params)
+    _check_positional(scheme, name, args, params)
     unknown = sorted(set(merged) - set(params))
     if unknown:
         raise ValueError(
