@@ -229,18 +229,44 @@ def test_raw_parameters_have_stated_rules():
     assert torch.equal(model.mystery.detach(), torch.full((2, 3, 16), 7.0))
 
 
+class ZeroLastNorm(nn.Module):
+    """Two residual blocks; the second's norm starts at weight 0 (timm's zero_init_last)."""
+
+    def __init__(self, d=16):
+        super().__init__()
+        self.fc1, self.norm1 = nn.Linear(d, d), nn.LayerNorm(d)
+        self.fc2, self.norm2 = nn.Linear(d, d), nn.LayerNorm(d)
+        nn.init.zeros_(self.norm2.weight)
+
+    def forward(self, x):
+        x = x + self.norm1(torch.relu(self.fc1(x)))
+        return x + self.norm2(torch.relu(self.fc2(x)))
+
+
 def test_zero_initialized_norms_are_kept_unless_reset():
-    model = Tokens()
+    model = ZeroLastNorm()
     report = initlab.init(model, seed=0)
-    assert report["norm.weight"].action == "skipped" and "zero-initialized" in report[
-        "norm.weight"].reason  # fmt: skip
-    assert int(torch.count_nonzero(model.norm.weight)) == 0
+    assert report["norm2.weight"].action == "skipped" and "zero-initialized" in report[
+        "norm2.weight"].reason  # fmt: skip
+    assert int(torch.count_nonzero(model.norm2.weight)) == 0
+    assert torch.equal(model.norm1.weight.detach(), torch.ones(16))
     initlab.init(model, seed=0, norms="keep")
-    assert int(torch.count_nonzero(model.norm.weight)) == 0
+    assert int(torch.count_nonzero(model.norm2.weight)) == 0
     initlab.init(model, seed=0, norms="reset")
-    assert torch.equal(model.norm.weight.detach(), torch.ones(16))
+    assert torch.equal(model.norm2.weight.detach(), torch.ones(16))
     with pytest.raises(ValueError, match="norms='x' is not valid"):
         initlab.init(model, seed=0, norms="x")
+
+
+def test_norms_all_zero_are_fresh_memory_and_reset():
+    """Every norm weight zero (a model from to_empty on zeroed pages) is no choice: reset."""
+    model = ZeroLastNorm()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    initlab.init(model, seed=0)
+    assert torch.equal(model.norm1.weight.detach(), torch.ones(16))
+    assert torch.equal(model.norm2.weight.detach(), torch.ones(16))
 
 
 # ---- the probe on a forward that flags its input -------------------------------------------

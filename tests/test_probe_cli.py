@@ -82,9 +82,9 @@ def test_cli_user_factory_with_input_shape(tmp_path):
 def test_cli_errors_name_the_problem(tmp_path):
     result = run_cli("probe", "--model", "mlpp", "--out", str(tmp_path), cwd=ROOT)
     assert result.returncode == 2
-    assert "model='mlpp' is not valid" in result.stderr and "mlp, cnn" in result.stderr
+    assert "--model='mlpp' is not valid" in result.stderr and "mlp, cnn" in result.stderr
     result = run_cli("probe", "--model", "os:getcwd", "--out", str(tmp_path))
-    assert result.returncode == 2 and "input_shape is required" in result.stderr
+    assert result.returncode == 2 and "--input-shape is required" in result.stderr
     result = run_cli("probe", "--schemes", "zeros,hee", "--depth", "2", "--width", "4",
                      "--out", str(tmp_path))  # fmt: skip
     assert result.returncode == 2 and "Did you mean 'he'" in result.stderr

@@ -92,4 +92,5 @@ def test_demo_reports_an_output_folder_it_cannot_create(tmp_path):
     blocker.write_text("")
     result = run_cli("demo", "circles", "--out", str(blocker / "sub"), "--no-progress")
     assert result.returncode == 2
-    assert "cannot be created" in result.stdout
+    assert result.stderr.startswith("error: --out=") and "cannot be written" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr

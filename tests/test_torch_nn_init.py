@@ -4,6 +4,7 @@ nn.init tests check."""
 
 import inspect
 import math
+import re
 import warnings
 
 import numpy as np
@@ -186,7 +187,10 @@ def test_generator_determinism():
                  "orthogonal_", "sparse_"):  # fmt: skip
         fn = getattr(init, name)
         extra = {"sparsity": 0.2} if name == "sparse_" else {}
+        # sparse_ is torch's code: its zero pattern comes from the default generator, as in torch
+        torch.manual_seed(0)
         a = fn(torch.empty(20, 30), generator=gen(11), **extra)
+        torch.manual_seed(0)
         b = fn(torch.empty(20, 30), generator=gen(11), **extra)
         c = fn(torch.empty(20, 30), generator=gen(12), **extra)
         assert torch.equal(a, b), name
@@ -351,12 +355,116 @@ def test_bad_input_raises_torchs_exception_type_with_a_clear_message(name, args,
 
 
 def test_bad_input_where_torch_is_silent_gets_a_clear_error():
+    """The documented deviations: torch accepts these and writes something meaningless."""
     with pytest.raises(RuntimeError, match=r"std=-1\.0"):
-        init.trunc_normal_(torch.empty(3), std=-1.0)  # torch silently returns garbage
-    with pytest.raises(ValueError, match="sparsity=2"):
-        init.sparse_(torch.empty(3, 3), sparsity=2)  # torch zeroes everything
-    with pytest.raises(ValueError, match="groups=0"):
-        init.dirac_(torch.empty(3, 3, 3), groups=0)
+        init.trunc_normal_(torch.empty(3), std=-1.0)  # as normal_(std=-1) does in torch
+    with pytest.raises(ValueError, match="groups=-1"):
+        init.dirac_(torch.empty(3, 3, 3), groups=-1)  # torch writes all zeros
+
+
+# Exception types torch raises (issue 12): initlab raises the same type, with its own message.
+TORCH_TYPES = [
+    ("trunc_normal_", (torch.empty(3),), {"std": 0.0}, ZeroDivisionError, "std=0.0"),
+    ("trunc_normal_", (torch.empty(3),), {"a": 1.0, "b": -1.0}, RuntimeError, "a <= b"),
+    ("dirac_", (torch.empty(4, 2, 3),), {"groups": 0}, ZeroDivisionError, "groups=0"),
+    ("dirac_", (torch.empty(4, 2, 3),), {"groups": 2.0}, TypeError, "groups=2.0"),
+    ("xavier_uniform_", (torch.empty(2, 3, 0),), {}, ZeroDivisionError, "fan_avg = 0"),
+    ("xavier_normal_", (torch.empty(2, 3, 0),), {}, ZeroDivisionError, "fan_avg = 0"),
+    ("xavier_normal_", (torch.empty(2, 3),), {"gain": -1.0}, RuntimeError, "gain=-1.0"),
+    ("xavier_uniform_", (torch.empty(2, 3),), {"gain": -1.0}, RuntimeError, "gain=-1.0"),
+    ("xavier_uniform_", (torch.empty(2, 3),), {"gain": math.nan}, RuntimeError, "gain=nan"),
+]
+
+
+@pytest.mark.parametrize("rng", ["initlab", "torch"])
+@pytest.mark.parametrize(("name", "args", "kwargs", "kind", "message"), TORCH_TYPES)
+def test_torchs_exception_types(name, args, kwargs, kind, message, rng):
+    previous = init.set_default_rng(rng)
+    try:
+        with pytest.raises(kind, match=re.escape(message)):
+            getattr(init, name)(*args, **kwargs)
+        with pytest.raises(kind):
+            getattr(tinit, name)(*args, **kwargs)
+    finally:
+        init.set_default_rng(previous)
+
+
+@pytest.mark.parametrize("sparsity", [-0.5, 0.0, 1.0, 1.5])
+def test_sparse_out_of_range_sparsity_does_what_torch_does(sparsity):
+    for rng in ("initlab", "torch"):
+        previous = init.set_default_rng(rng)
+        try:
+            w = init.sparse_(torch.empty(6, 4), sparsity)
+        finally:
+            init.set_default_rng(previous)
+        zeros = (w == 0).sum(0)
+        expected = len(range(6)[: math.ceil(sparsity * 6)])  # torch slices a permutation
+        assert zeros.tolist() == [expected] * 4 and bool(torch.isfinite(w).all())
+
+
+DEPRECATED = [
+    ("uniform", ()), ("normal", ()), ("constant", (0.3,)), ("eye", ()), ("dirac", ()),
+    ("xavier_uniform", ()), ("xavier_normal", ()), ("kaiming_uniform", ()),
+    ("kaiming_normal", ()), ("orthogonal", ()), ("sparse", (0.5,)),
+]  # fmt: skip
+
+
+def test_the_eleven_deprecated_names_are_torchs():
+    theirs = {n for n in dir(tinit) if not n.startswith("_") and n + "_" in dir(tinit)}
+    assert theirs == {n for n, _ in DEPRECATED}
+
+
+@pytest.mark.parametrize(("name", "args"), DEPRECATED)
+def test_deprecated_aliases_warn_future_warning_and_give_torchs_numbers(name, args):
+    shape = (4, 2, 3) if name == "dirac" else (4, 6)
+    with pytest.warns(FutureWarning, match=f"`nn.init.{name}` is now deprecated in favor of "):
+        ours = getattr(init, name)(torch.empty(shape, dtype=torch.float64), *args)
+    assert ours.shape == shape
+    if "generator" in inspect.signature(getattr(tinit, name + "_")).parameters:
+        torch.manual_seed(0)
+        with pytest.warns(FutureWarning):
+            ours = getattr(init, name)(torch.empty(shape), *args, generator=gen(4))
+        torch.manual_seed(0)
+        with pytest.warns(FutureWarning):
+            theirs = getattr(tinit, name)(torch.empty(shape), *args, generator=gen(4))
+        assert torch.equal(ours, theirs)
+
+
+TRUNC_CASES = [(0.0, 1.0, -2.0, 2.0), (0.3, 0.02, -0.04, 0.04), (0.0, 1.0, 2.0, 3.0),
+               (1.0, 2.0, -6.0, -4.0), (0.0, 1.0, -0.1, 0.1)]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:mean is more than 2 std")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("mean", "std", "a", "b"), TRUNC_CASES)
+def test_trunc_normal_with_a_generator_is_bitwise_torch(mean, std, a, b, dtype):
+    """torch 2.13 samples by rejection; with a generator initlab gives exactly its numbers."""
+    ours = init.trunc_normal_(torch.empty(300, dtype=dtype), mean, std, a, b, generator=gen(9))
+    theirs = tinit.trunc_normal_(torch.empty(300, dtype=dtype), mean, std, a, b, generator=gen(9))
+    assert torch.equal(ours, theirs)
+
+
+def test_every_random_function_gives_torchs_numbers_with_a_generator_or_torch_rng():
+    calls = {
+        "uniform_": (), "normal_": (), "trunc_normal_": (), "xavier_uniform_": (),
+        "xavier_normal_": (), "kaiming_uniform_": (), "kaiming_normal_": (),
+        "orthogonal_": (), "sparse_": (0.3,),
+    }  # fmt: skip
+    for name, args in calls.items():
+        torch.manual_seed(1)  # sparse_'s zero pattern comes from the default generator in torch
+        ours = getattr(init, name)(torch.empty(12, 7), *args, generator=gen(2))
+        torch.manual_seed(1)
+        theirs = getattr(tinit, name)(torch.empty(12, 7), *args, generator=gen(2))
+        assert torch.equal(ours, theirs), name
+        previous = init.set_default_rng("torch")
+        try:
+            torch.manual_seed(3)
+            ours = getattr(init, name)(torch.empty(12, 7), *args)
+            torch.manual_seed(3)
+            theirs = getattr(tinit, name)(torch.empty(12, 7), *args)
+        finally:
+            init.set_default_rng(previous)
+        assert torch.equal(ours, theirs), name
 
 
 def test_tensor_subclass_dispatch_like_torch():

@@ -8,6 +8,7 @@ The core (gains, fans, schemes, rng, NumPy initializers) needs no deep-learning 
 'N(0, std^2), std = sqrt(2 / fan_in)'
 """
 
+from initlab import spellings as _spellings  # noqa: F401  (registers Keras's and JAX's names)
 from initlab.fans import Fans, compute_fans, layer_fans
 from initlab.gains import calculate_gain, numeric_gain
 from initlab.rng import Stream

@@ -6,9 +6,11 @@ initlab's definition, used for every nonlinearity that has no classic table valu
 
 .. math::  \mathrm{gain}(f) = 1 / \sqrt{\mathbb{E}[f(z)^2]},\quad z \sim \mathcal{N}(0, 1),
 
-computed by Gauss-Hermite quadrature (:func:`numeric_gain`). It gives exactly ``sqrt(2)`` for
-ReLU (``E[relu(z)^2] = 1/2``), ``sqrt(2 / (1 + a^2))`` for Leaky ReLU and PReLU with slope
-``a``, and 1 for the identity: the values of He et al. (2015).
+computed by piecewise Gauss-Legendre quadrature split at the function's kinks
+(:func:`numeric_gain`, :func:`second_moment`), accurate to 1e-12 for every name below
+(``tests/test_gains_accuracy.py`` checks 1e-9 against ``scipy.integrate.quad``). It gives
+``sqrt(2)`` for ReLU (``E[relu(z)^2] = 1/2``), ``sqrt(2 / (1 + a^2))`` for Leaky ReLU and
+PReLU with slope ``a``, and 1 for the identity: the values of He et al. (2015).
 
 The table (:data:`CLASSIC_GAINS`) keeps ``torch.nn.init.calculate_gain``'s values for the
 names torch knows, so that ``calculate_gain`` is a drop-in. Two of them are not the
@@ -46,9 +48,14 @@ __all__ = [
     "second_moment",
 ]
 
-#: Number of Gauss-Hermite nodes. Exact for polynomials up to degree 2 * N - 1 in the even
-#: part of ``f(z)^2``; for smooth activations such as GELU the error is below 1e-12.
-QUADRATURE_NODES = 120
+#: Gauss-Legendre nodes per piece; pieces are at most PIECE wide, cut at every multiple of
+#: PIECE and at the function's kinks, over [-REACH, REACH] (z^2 phi(z) < 1e-80 beyond). A
+#: smooth piece converges exponentially, so the error is below 1e-13 for every catalogue
+#: function; a callable whose kink is not a multiple of 0.5 (and not declared) converges
+#: more slowly.
+QUADRATURE_NODES = 24
+PIECE = 0.5
+REACH = 20.0
 
 _LINEAR_NAMES = (
     "linear",
@@ -112,6 +119,19 @@ NUMERIC_NONLINEARITIES: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+#: Where each catalogue function is not smooth, as a function of its parameter (None: the
+#: default). The quadrature splits its pieces there.
+KINKS: dict[str, Callable[[float | None], tuple[float, ...]]] = {
+    "elu": lambda a: (0.0,),
+    "celu": lambda a: (0.0,),
+    "hardswish": lambda a: (-3.0, 3.0),
+    "hardtanh": lambda a: (-1.0, 1.0),
+    "relu6": lambda a: (0.0, 6.0),
+    "softsign": lambda a: (0.0,),
+    "softplus": lambda b: (20.0 / (1.0 if b is None else b),),  # torch's threshold switch
+}
+
+
 def gain_names() -> tuple[str, ...]:
     """All nonlinearity names :func:`calculate_gain` accepts.
 
@@ -121,11 +141,17 @@ def gain_names() -> tuple[str, ...]:
     return (*CLASSIC_GAINS, "leaky_relu", "prelu", *NUMERIC_NONLINEARITIES)
 
 
-@lru_cache(maxsize=1)
-def _nodes() -> tuple[np.ndarray, np.ndarray]:
-    # Probabilists' Hermite nodes/weights: sum w_i g(x_i) ~ integral g(x) exp(-x^2/2) dx.
-    x, w = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
-    return x, w / math.sqrt(2.0 * math.pi)
+@lru_cache(maxsize=64)
+def _nodes(kinks: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``x`` and weights ``w`` with ``sum w g(x) ~ E[g(z)]``, ``z ~ N(0, 1)``."""
+    cuts = np.arange(-REACH, REACH + PIECE / 2, PIECE)
+    inside = [k for k in kinks if -REACH < k < REACH]
+    cuts = np.unique(np.concatenate([cuts, np.asarray(inside, dtype=np.float64)]))
+    t, v = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
+    lo, hi = cuts[:-1, None], cuts[1:, None]
+    x = (0.5 * (hi - lo) * t + 0.5 * (hi + lo)).ravel()
+    w = (0.5 * (hi - lo) * v).ravel() * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return x, w
 
 
 def _evaluate(f: Callable, x: np.ndarray) -> np.ndarray:
@@ -145,26 +171,28 @@ def _evaluate(f: Callable, x: np.ndarray) -> np.ndarray:
         ) from error
 
 
-def second_moment(f: Callable[[np.ndarray], np.ndarray]) -> float:
-    r"""``E[f(z)^2]`` for ``z ~ N(0, 1)``, by Gauss-Hermite quadrature.
+def second_moment(f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...] = ()) -> float:
+    r"""``E[f(z)^2]`` for ``z ~ N(0, 1)``: :math:`\int f(z)^2 \varphi(z)\,dz`.
 
-    The quadrature runs on the even part ``(f(z)^2 + f(-z)^2) / 2``, which is exact for
-    ReLU, Leaky ReLU and the identity (the even part of their square is ``c * z^2``): the
-    kink at 0 is gone.
+    Piecewise Gauss-Legendre on [-20, 20], cut at every multiple of 0.5 and at ``kinks``
+    (where ``f`` is not smooth: hardtanh's -1 and 1, relu6's 0 and 6, ...), so that each piece
+    is smooth and converges exponentially.
 
-    >>> round(second_moment(lambda z: np.maximum(z, 0.0)), 12)
+    >>> round(second_moment(lambda z: np.maximum(z, 0.0)), 14)
     0.5
+    >>> round(second_moment(lambda z: np.clip(z, -0.3, 0.3), kinks=(-0.3, 0.3)), 10)
+    0.0757660991
     """
-    x, w = _nodes()
+    x, w = _nodes(tuple(float(k) for k in kinks))
     y = _evaluate(f, x) ** 2
-    even = 0.5 * (y + y[::-1])  # nodes are symmetric: x[::-1] == -x
-    return float(np.dot(w, even))
+    return float(np.dot(w, y))
 
 
-def numeric_gain(f: Callable[[np.ndarray], np.ndarray]) -> float:
+def numeric_gain(f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...] = ()) -> float:
     r"""Gain of any callable: ``1 / sqrt(E[f(z)^2])``, ``z ~ N(0, 1)``.
 
-    ``f`` takes a NumPy array (or a Python float) and returns the activation of it.
+    ``f`` takes a NumPy array (or a Python float) and returns the activation of it;
+    ``kinks`` lists where it is not smooth, if anywhere but multiples of 0.5.
 
     >>> round(numeric_gain(lambda z: np.maximum(z, 0.0)), 12) == round(math.sqrt(2), 12)
     True
@@ -173,7 +201,7 @@ def numeric_gain(f: Callable[[np.ndarray], np.ndarray]) -> float:
     """
     if not callable(f):
         raise TypeError(f"f={f!r} is not valid; allowed: a callable on NumPy arrays.")
-    moment = second_moment(f)
+    moment = second_moment(f, kinks)
     if not math.isfinite(moment) or moment <= 0.0:
         raise ValueError(
             f"f={f!r} has E[f(z)^2]={moment!r} under z ~ N(0, 1); a gain needs a finite, "
@@ -193,9 +221,10 @@ def _slope(param: object, default: float, name: str = "negative_slope") -> float
 @lru_cache(maxsize=256)
 def _numeric_named(name: str, param: float | None) -> float:
     fn = NUMERIC_NONLINEARITIES[name]
+    kinks = KINKS.get(name, lambda p: ())(param)
     if param is None:
-        return numeric_gain(fn)
-    return numeric_gain(lambda x: fn(x, param))
+        return numeric_gain(fn, kinks)
+    return numeric_gain(lambda x: fn(x, param), kinks)
 
 
 def calculate_gain(nonlinearity: str | Callable, param: float | None = None) -> float:

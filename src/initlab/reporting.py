@@ -6,7 +6,8 @@ shows); :class:`Report` adds the rest the same way for all of them:
 
 * ``to_json(path=None, *, indent=2)``: strict JSON text (also written to ``path``);
 * ``from_json(text_or_path)``: the report back;
-* ``str(report)``: the rich rendering as plain text, ``text_width`` columns wide.
+* ``str(report)``: the rich rendering as plain text at the terminal's width, or wide enough
+  that nothing wraps when the output is not a terminal (:func:`initlab._format.to_text`).
 
 One policy for floats that are not finite (a layer never reached, a diverged model): JSON has
 no token for them, so they are written as the strings ``"NaN"``, ``"Infinity"`` and
@@ -20,15 +21,14 @@ no token for them, so they are written as the strings ``"NaN"``, ``"Infinity"`` 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from rich.console import Console
+from initlab._format import to_text
 
-__all__ = ["Report", "decode_floats", "encode_floats", "render_text"]
+__all__ = ["Report", "decode_floats", "encode_floats"]
 
 
 def encode_floats(value: Any) -> Any:
@@ -57,19 +57,8 @@ def decode_floats(value: Any) -> Any:
     return value
 
 
-def render_text(renderable: Any, width: int = 160) -> str:
-    """What rich prints for ``renderable``, as plain text without trailing blank lines."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
-    console.print(renderable)
-    return buffer.getvalue().rstrip()
-
-
 class Report:
     """Mixin for reports that define ``to_dict``, ``from_dict`` and ``__rich__``."""
-
-    #: Columns of the plain-text rendering (``str(report)``).
-    text_width: ClassVar[int] = 160
 
     def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every report defines it
         raise NotImplementedError
@@ -94,4 +83,4 @@ class Report:
         return cls.from_dict(decode_floats(json.loads(text)))
 
     def __str__(self) -> str:
-        return render_text(self, self.text_width)
+        return to_text(self)

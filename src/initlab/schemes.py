@@ -36,7 +36,7 @@ import inspect
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -72,6 +72,8 @@ __all__ = [
     "Uniform",
     "VarianceScaling",
     "get_scheme",
+    "native_name",
+    "register_spellings",
     "scheme_names",
     "truncated_std_factor",
 ]
@@ -218,8 +220,6 @@ class VarianceScaling(Scheme):
     @property
     def name(self) -> str:
         if self.fan_floor or self.axes is not None:
-            from initlab.spellings import native_name
-
             return native_name(self)
         params = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
         if self.gain != 1.0:
@@ -956,12 +956,52 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _native() -> dict[str, Callable[..., Scheme]]:
-    """Keras's and JAX's own spellings (``HeNormal``, ``keras.he_normal``, ``jax.orthogonal``):
-    :mod:`initlab.spellings`, imported on first use."""
-    from initlab.spellings import registry
+#: Other libraries' own spellings (``HeNormal``, ``keras.he_normal``, ``jax.orthogonal``), name
+#: -> factory: :mod:`initlab.spellings` registers Keras's and JAX's when initlab is imported.
+_NATIVE: dict[str, Callable[..., Scheme]] = {}
 
-    return registry()
+
+def register_spellings(names: Mapping[str, Callable[..., Scheme]]) -> None:
+    """Add names that :func:`get_scheme` accepts as they are (case-sensitive), with their
+    library's arguments, positional ones included.
+
+    >>> register_spellings({"my.he": lambda: get_scheme("he_normal")})
+    >>> get_scheme("my.he").distribution
+    'normal'
+    >>> del _NATIVE["my.he"]
+    """
+    _NATIVE.update(names)
+
+
+def _native() -> dict[str, Callable[..., Scheme]]:
+    return _NATIVE
+
+
+def native_name(scheme: VarianceScaling) -> str:
+    """The registry spelling of a variance-scaling scheme with Keras's fan floor or explicit
+    Keras/JAX axes (the gain folded into ``scale``).
+
+    >>> from initlab.schemes import get_scheme
+    >>> native_name(get_scheme("jax.he_normal(in_axis=0, out_axis=1)"))
+    "jax.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal', ...)"
+    """
+    scale = float(f"{scheme.scale * scheme.gain**2:.15g}")
+    axes = scheme.axes
+    if scheme.fan_floor or (axes is not None and axes.convention == "keras"):
+        spelled = {"normal": "untruncated_normal"}.get(scheme.distribution, scheme.distribution)
+        extra = ""
+        if axes is not None:
+            extra = f", input_axes={axes.in_axes!r}, output_axes={axes.out_axes!r}"
+        return (
+            f"keras.VarianceScaling(scale={scale!r}, mode={scheme.mode!r}, "
+            f"distribution={spelled!r}{extra})"
+        )
+    assert axes is not None
+    return (
+        f"jax.variance_scaling(scale={scale!r}, mode={scheme.mode!r}, "
+        f"distribution={scheme.distribution!r}, "
+        f"in_axis={axes.in_axes!r}, out_axis={axes.out_axes!r}, batch_axis={axes.batch_axes!r})"
+    )
 
 
 def scheme_names() -> tuple[str, ...]:
@@ -1016,16 +1056,56 @@ def _parse(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     except SyntaxError as error:
         raise ValueError(f"scheme={text!r}: its arguments do not parse ({error.msg}).") from None
     assert isinstance(call, ast.Call)
+    unpacked = [f"*{ast.unparse(a.value)}" for a in call.args if isinstance(a, ast.Starred)]
+    unpacked += [f"**{ast.unparse(k.value)}" for k in call.keywords if k.arg is None]
+    if unpacked:
+        raise ValueError(
+            f"scheme={text!r}: {unpacked[0]!r} unpacks a variable, which a scheme string cannot "
+            "see; allowed: literal arguments, e.g. 'he_normal(mode=fan_out)'."
+        )
+    seen: set[str] = set()
+    for keyword in call.keywords:
+        if keyword.arg in seen:
+            raise ValueError(
+                f"scheme={text!r}: argument {keyword.arg!r} is given twice; allowed: each "
+                "argument once."
+            )
+        seen.add(str(keyword.arg))
     args = [_literal(a, text) for a in call.args]
     kwargs = {k.arg: _literal(k.value, text) for k in call.keywords if k.arg}
     return name, args, kwargs
 
 
+#: Parameters that say where a tensor's axes lie, not what its values are: they do not count
+#: when deciding whether a scheme has one parameter (``orthogonal(2.0)`` sets the gain).
+_LAYOUT_PARAMS = frozenset({"column_axis"})
+
+
+def _check_positional(text: str, name: str, args: list[Any], params: Any) -> None:
+    """The one argument-order convention of scheme strings: arguments are named, except the
+    single argument of a one-parameter scheme (``constant(0.5)``, ``orthogonal(2.0)``,
+    ``dirac(2)``). So ``normal(0.02)`` is an error, never a silent mean of 0.02. Keras's and
+    JAX's own names take their library's positional order too (``jax.variance_scaling(1.0,
+    "fan_in", "normal")``): that order is theirs, documented, and the same as in their code."""
+    values = [p for p in params if p not in _LAYOUT_PARAMS]
+    if not args or (len(values) == 1 and len(args) == 1) or name in _NATIVE:
+        return
+    named = ", ".join(f"{p}=..." for p in params)
+    raise ValueError(
+        f"scheme={text!r}: {len(args)} unnamed argument(s) {args}; scheme arguments are named "
+        f"(only a one-parameter scheme such as 'constant(0.5)' takes its value unnamed); "
+        f"allowed: {named}."
+    )
+
+
 def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     """Resolve a name (torch, Keras or JAX spelling, with optional arguments) to a Scheme.
 
-    Keyword arguments override those in the string. An unknown name is a ValueError that
-    lists the valid names and suggests the closest.
+    Arguments in the string are named (``normal(std=0.02)``, ``he_uniform(mode=fan_out)``),
+    except the single argument of a one-parameter scheme (``constant(0.5)``,
+    ``orthogonal(2.0)``); unnamed, repeated or unpacked (``**x``) arguments are errors.
+    Keyword arguments of this function override those in the string. An unknown name is a
+    ValueError that lists the valid names and suggests the closest.
 
     >>> get_scheme("he_uniform(mode=fan_out)").name
     "variance_scaling(scale=2.0, mode='fan_out', distribution='uniform')"
@@ -1033,6 +1113,10 @@ def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     'truncated_normal'
     >>> get_scheme("kaiming_normal_").distribution
     'normal'
+    >>> get_scheme("normal(0.02)")
+    Traceback (most recent call last):
+    ...
+    ValueError: scheme='normal(0.02)': 1 unnamed argument(s) [0.02]; scheme arguments are ...
     >>> get_scheme("he_normla")
     Traceback (most recent call last):
     ...
@@ -1050,6 +1134,7 @@ def get_scheme(scheme: str | Scheme, **kwargs: Any) -> Scheme:
     factory, fixed = _lookup(name)
     merged = {**fixed, **parsed, **kwargs}
     params = inspect.signature(factory).parameters
+    _check_positional(scheme, name, args, params)
     unknown = sorted(set(merged) - set(params))
     if unknown:
         raise ValueError(

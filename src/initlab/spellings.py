@@ -70,9 +70,10 @@ from initlab.schemes import (
     TruncNormal,
     Uniform,
     VarianceScaling,
+    register_spellings,
 )
 
-__all__ = ["JAX", "KERAS", "STFT", "native_name", "registry"]
+__all__ = ["JAX", "KERAS", "STFT", "registry"]
 
 KERAS_FAN_FLOOR = 1.0
 
@@ -482,28 +483,5 @@ def registry() -> dict[str, Callable[..., Scheme]]:
     return names
 
 
-def native_name(scheme: VarianceScaling) -> str:
-    """The registry spelling of a variance-scaling scheme with Keras's fan floor or explicit
-    Keras/JAX axes (the gain folded into ``scale``).
-
-    >>> from initlab.schemes import get_scheme
-    >>> native_name(get_scheme("jax.he_normal(in_axis=0, out_axis=1)"))
-    "jax.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal', ...)"
-    """
-    scale = float(f"{scheme.scale * scheme.gain**2:.15g}")
-    axes = scheme.axes
-    if scheme.fan_floor or (axes is not None and axes.convention == "keras"):
-        spelled = {"normal": "untruncated_normal"}.get(scheme.distribution, scheme.distribution)
-        extra = ""
-        if axes is not None:
-            extra = f", input_axes={axes.in_axes!r}, output_axes={axes.out_axes!r}"
-        return (
-            f"keras.VarianceScaling(scale={scale!r}, mode={scheme.mode!r}, "
-            f"distribution={spelled!r}{extra})"
-        )
-    assert axes is not None
-    return (
-        f"jax.variance_scaling(scale={scale!r}, mode={scheme.mode!r}, "
-        f"distribution={scheme.distribution!r}, "
-        f"in_axis={axes.in_axes!r}, out_axis={axes.out_axes!r}, batch_axis={axes.batch_axes!r})"
-    )
+# get_scheme knows these names from here on (initlab/__init__ imports this module).
+register_spellings(registry())

@@ -2,7 +2,9 @@
 
 A subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``; it is imported only when its subcommand runs, so ``initlab schemes``
-never imports torch.
+never imports torch. A subcommand checks every argument before any work and raises
+:class:`~initlab.cli._checks.UsageError` for a user's mistake: one line ``error: ...`` on
+stderr, exit status 2, no traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from initlab.cli._checks import ArgumentParser, UsageError, usage_error
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="initlab", description="Neural-network weight initialization, measured."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -43,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return int(importlib.import_module(args._module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UsageError as error:
+        return usage_error(str(error))
 
 
 if __name__ == "__main__":  # pragma: no cover

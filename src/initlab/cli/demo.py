@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from initlab._validation import check_int, choice_error
+from initlab.cli._checks import output_folder
 
 #: The studies, in the order ``initlab demo`` runs them (see initlab.studies.STUDIES).
 STUDY_NAMES = ("circles", "depth", "propagation")
@@ -66,14 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from initlab.studies import STUDIES, Bars, run_study
     from initlab.studies._common import write_json
 
-    console = Console() if sys.stdout.isatty() else Console(width=120)
     names = list(dict.fromkeys(args.names)) or list(STUDY_NAMES)
-    out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        console.print(f"[red]--out={str(out)!r} cannot be created: {error.strerror}.[/red]")
-        return 2
+    out: Path = output_folder("--out", args.out)  # before any work; UsageError -> stderr
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     mode = "full" if args.full else "quick"
     console.print(
         f"[bold]initlab demo[/bold]: {', '.join(names)} ({mode}, seed {args.seed}) -> {out}/"

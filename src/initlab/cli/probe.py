@@ -7,11 +7,14 @@ Prints the per-layer table and the verdicts, and writes ``probe.json``,
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
 from initlab._validation import check_int
+from initlab.cli._checks import UsageError, output_folder
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,13 +40,14 @@ def _schemes(text: str) -> list[str]:
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    """``"3,32,32"`` -> ``(3, 32, 32)``.
+    """``"3,32,32"`` (or ``"3x32x32"``) -> ``(3, 32, 32)``; an empty or non-integer size is
+    an error, never dropped.
 
-    >>> _shape("3, 32,32")
-    (3, 32, 32)
+    >>> _shape("3, 32,32"), _shape("3x32x32")
+    ((3, 32, 32), (3, 32, 32))
     """
     try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+        dims = tuple(int(d) for d in re.split(r"[,x]", text))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--input-shape={text!r} is not valid; allowed: sizes separated by commas, "
@@ -90,57 +94,125 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layers", action="store_true", help="also print each scheme's full per-layer table"
     )
+    parser.add_argument(
+        "--wide", action="store_true", help="tables at full width, whatever the terminal"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON (for machines)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    try:
-        return _run(args, console)
-    except (ValueError, TypeError) as error:
-        print(f"initlab probe: error: {error}", file=sys.stderr)
-        return 2
+    plan = _check(args)  # every argument and the output folder, before any work
+    console = Console() if sys.stdout.isatty() and not args.wide else None
+    return _run(args, plan, console)
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
+def _check(args: argparse.Namespace) -> dict:
+    """Check every argument; raises UsageError naming the first bad one."""
     import torch
 
-    from initlab.torch.probe import Thresholds, compare
-    from initlab.torch.probe.models import build_model
+    from initlab.torch.probe import Thresholds
+    from initlab.torch.probe.models import ACTIVATIONS, BUILTIN_MODELS, build_model
+    from initlab.torch.probe.schemes import check_scheme
 
-    batch = check_int("--batch-size", args.batch_size, minimum=1)
-    depths = check_int("--depths", args.depths, minimum=1)
-    thresholds = Thresholds(args.vanishing, args.exploding, args.saturation)
-    if ":" in args.model and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    built = build_model(
-        args.model,
-        depth=args.depth,
-        width=args.width,
-        activation=args.activation,
-        input_shape=args.input_shape,
-    )
+    try:
+        counts = {"--depth": args.depth, "--width": args.width,
+                  "--batch-size": args.batch_size, "--depths": args.depths}  # fmt: skip
+        for option, value in counts.items():
+            check_int(option, value, minimum=1)
+        check_int("--seed", args.seed, minimum=0)
+        thresholds = Thresholds(args.vanishing, args.exploding, args.saturation)
+        if args.model in BUILTIN_MODELS and args.activation not in ACTIVATIONS:
+            allowed = ", ".join(ACTIVATIONS)
+            raise ValueError(f"--activation={args.activation!r} is not valid; allowed: {allowed}.")
+        for scheme in args.schemes:
+            check_scheme(scheme)
+        if not args.schemes:
+            raise ValueError("--schemes is empty; allowed: comma-separated scheme names.")
+        if ":" in args.model and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        built = build_model(
+            args.model,
+            depth=args.depth,
+            width=args.width,
+            activation=args.activation,
+            input_shape=args.input_shape,
+        )
+    except (ValueError, TypeError) as error:
+        raise UsageError(_options(str(error))) from None
+    sample = torch.randn((2, *built.input_shape), generator=torch.Generator().manual_seed(0))
+    try:  # the user's factory and forward, once on 2 samples: their mistakes are usage errors
+        model = built.factory()
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"it returned {type(model).__name__}, not a torch.nn.Module")
+        with torch.no_grad():
+            model.eval()(sample)
+    except Exception as error:
+        where = "--model" if ":" in args.model else "the model"
+        raise UsageError(
+            f"{where}={args.model!r} with --input-shape={','.join(map(str, built.input_shape))}"
+            f" failed: {type(error).__name__}: {error} (run the factory in Python to see where)"
+        ) from None
+    out = output_folder("--out", args.out)
+    return {"built": built, "thresholds": thresholds, "out": out}
+
+
+def _options(message: str) -> str:
+    """Name the command-line option in a library message: ``input_shape=`` -> ``--input-shape``.
+
+    >>> _options("model='x' is a user factory: input_shape is required")
+    "--model='x' is a user factory: --input-shape is required"
+    """
+    for name in ("model", "input_shape", "activation", "vanishing", "exploding", "saturation",
+                 "depth", "width"):  # fmt: skip
+        flag = "--" + name.replace("_", "-")
+        message = re.sub(rf"(?<![-\w]){name}(?=[= ])", flag, message)
+    return message
+
+
+def _run(args: argparse.Namespace, plan: dict, console: Console | None) -> int:
+    import torch
+
+    from initlab._format import to_text, wide_width
+    from initlab.torch.probe import compare
+
+    built = plan["built"]
     generator = torch.Generator().manual_seed(args.seed)
-    inputs = torch.randn((batch, *built.input_shape), generator=generator)
-    console.print(f"[bold]model[/]: {built.description}; batch {tuple(inputs.shape)}")
+    inputs = torch.randn((args.batch_size, *built.input_shape), generator=generator)
+
+    def show(renderable: object) -> None:
+        if args.json:
+            return
+        if console is not None:
+            console.print(renderable)
+        else:  # a pipe, a file or --wide: full width, nothing folded
+            print(to_text(renderable, width=wide_width(renderable)))
+
+    show(f"model: {built.description}; batch {tuple(inputs.shape)}")
     result = compare(
         built.factory,
         inputs,
         args.schemes,
         seed=args.seed,
         loss_fn=args.loss,
-        thresholds=thresholds,
+        thresholds=plan["thresholds"],
         mode=args.mode,
         progress=True,
     )
     if args.layers:
         for report in result.reports.values():
-            console.print(report)
-    console.print(result)
-    paths = result.save(args.out, depths=depths)
+            show(report)
+    show(result)
+    paths = result.save(plan["out"], depths=args.depths)
+    if args.json:
+        print(json.dumps(result.to_dict()))
     for kind, path in paths.items():
-        console.print(f"wrote {kind}: {path}")
+        (print if not args.json else _stderr)(f"wrote {kind}: {path}")
     return 0
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)

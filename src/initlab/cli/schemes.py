@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from initlab import schemes
+from initlab._format import wide_width
 from initlab.spellings import registry
 
 
@@ -55,6 +58,9 @@ def _row(names: list[str], fixed: dict[str, Any]) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--wide", action="store_true", help="one line per scheme, whatever the terminal"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,16 +69,23 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="initlab schemes (std = gain * sqrt(scale / n))", show_lines=False)
-    table.add_column("names (torch / Keras / JAX spellings)", style="bold")
-    table.add_column("resolves to")
-    table.add_column("formula")
+    table.add_column("names (torch / Keras / JAX spellings)", style="bold", overflow="fold")
+    table.add_column("resolves to", overflow="fold")
+    table.add_column("formula", overflow="fold")
     for row in rows:
-        table.add_row(", ".join(row["names"]), row["resolves_to"], row["formula"])
-    console = Console()
-    console.print(table)
-    console.print(
+        cells = (", ".join(row["names"]), row["resolves_to"], row["formula"])
+        table.add_row(*(Text(c) for c in cells))  # Text: "W[o, i]" is not markup
+    note = (
         "Unqualified *_normal names are plain normals (torch); Keras class names and "
         "keras./jax. names are Keras's and JAX's initializers, with their arguments and "
-        "meaning (docs/keras_jax.md). Arguments: 'he_uniform(mode=fan_out)'."
+        "meaning (docs/keras_jax.md). Arguments are named: 'he_uniform(mode=fan_out)', "
+        "'normal(std=0.02)'; only a one-parameter scheme takes its value unnamed: "
+        "'constant(0.5)'."
     )
+    if sys.stdout.isatty() and not args.wide:
+        console = Console()  # the terminal's width: long cells fold, nothing is cut
+    else:  # a pipe, a file or --wide: every row on one line, every value whole
+        console = Console(width=wide_width(table), color_system=None)
+    console.print(table)
+    console.print(Text(note))
     return 0

@@ -368,12 +368,17 @@ class CirclesResult(StudyResult):
                 r for r in self.data["runs"]
                 if r["implementation"] == "numpy" and r["initialization"] == init
             ]  # fmt: skip
+            # zeros and small_random both sit at ln 2: zeros is drawn wide underneath and
+            # small_random dashed on top, so that neither hides the other
+            wide = init == "zeros"
             for k, run in enumerate(runs):
                 steps = np.arange(len(run["costs"])) * RECORD_EVERY
                 steps[-1] = self.config["iterations"]
                 ax.plot(
-                    steps, run["costs"], color=color, alpha=1.0 if k == 0 else 0.3,
-                    lw=1.6 if k == 0 else 0.8, label=init if k == 0 else None,
+                    steps, run["costs"], color=color, alpha=(0.6 if wide else 1.0) if k == 0
+                    else 0.3, lw=(5.0 if wide else 1.6) if k == 0 else 0.8,
+                    ls="--" if init == "small_random" else "-", zorder=1 if wide else 2,
+                    label=init if k == 0 else None,
                 )  # fmt: skip
         ax.axhline(math.log(2), color="grey", ls=":", lw=1)
         ax.text(0, math.log(2) * 1.08, "ln 2", color="grey", fontsize=8)
@@ -381,7 +386,7 @@ class CirclesResult(StudyResult):
         ax.set_xlabel("iteration")
         ax.set_ylabel("cost (binary cross-entropy)")
         ax.set_title("circles: cost per initialization (NumPy; thin lines: other seeds)")
-        ax.legend()
+        ax.legend(loc="upper right", fontsize=8, ncol=2)
         return save_figure(fig, path)
 
     def _plot_boundaries(self, out_dir: Path) -> Path:

@@ -17,7 +17,7 @@ with ``q_l = Var[y_l]``, ``G_l = Var[dL/dy_l]`` and zero-mean weights of varianc
 
     G_L = 1, \qquad G_l = n \sigma_w^2\, \mathbb{E}_z[f'(\sqrt{q_l}\, z)^2]\, G_{l+1}
 
-with ``z ~ N(0, 1)`` (expectations by Gauss-Hermite quadrature). For ReLU
+with ``z ~ N(0, 1)`` (expectations by piecewise Gauss-Legendre quadrature). For ReLU
 ``E[f(sqrt(q) z)^2] = q / 2`` and ``E[f'^2] = 1/2``, so the forward recursion is He's
 ``Var[y_L] = Var[y_1] * prod_{l=2}^{L} (n_l Var[w_l] / 2)``: He's ``Var[w] = 2 / n`` keeps it
 constant, Xavier's ``1 / n`` (square layers) halves it at every layer.
@@ -403,7 +403,7 @@ class PropagationResult(StudyResult):
         out_dir = Path(out_dir)
         paths = []
         for activation, rows in self.data["results"].items():
-            fig = new_figure(11, 4.2)
+            fig = new_figure(11, 5.6)  # room for the legends under the axes
             for index, (key, label) in enumerate(
                 (
                     ("activation_std", "std of pre-activations y_l (forward)"),
@@ -411,23 +411,63 @@ class PropagationResult(StudyResult):
                 )
             ):
                 ax = fig.add_subplot(1, 2, index + 1)
+                low, high = _y_range(rows, key)
                 for color_index, (short, row) in enumerate(rows.items()):
                     layers = np.arange(1, len(row["measured"][key]) + 1)
                     color = f"C{color_index}"
                     measured = _positive(row["measured"][key])
-                    ax.plot(layers, measured, color=color, lw=3, alpha=0.45, label=short)
+                    # wider first: a curve equal to a later one (he and auto) still shows
+                    ax.plot(layers, measured, color=color, lw=max(5.0 - 0.8 * color_index, 2.0),
+                            alpha=0.45, label=short + _off_axis(measured, low, high))  # fmt: skip
                     ax.plot(layers, _positive(row["theory"][key]), color=color, ls="--", lw=1.2)
                 ax.set_yscale("log")
+                ax.set_ylim(low, high)
                 ax.set_xlabel("layer l")
+                ax.set_ylabel("std (log scale)")
                 ax.set_title(label, fontsize=10)
-                if index == 0:
-                    ax.legend(fontsize=8, title="thick: measured, dashed: theory",
-                              title_fontsize=8)  # fmt: skip
+                ax.legend(fontsize=8, title="thick: measured, dashed: theory", title_fontsize=8,
+                          loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # fmt: skip
             fig.suptitle(
                 f"{activation}: {self.config['depth']} layers of width {self.config['width']}"
             )
             paths.append(save_figure(fig, out_dir / f"propagation_{activation}.png"))
         return paths
+
+
+#: The curves that set a propagation plot's y range: the schemes meant to keep the signal
+#: (and torch's default, the baseline people use); the others may leave the axis.
+RANGE_SCHEMES = ("he", "auto", "torch_default")
+
+
+def _y_range(rows: dict, key: str) -> tuple[float, float]:
+    """Log-axis limits holding every measured and theory value of the RANGE_SCHEMES curves
+    (all curves but ``random`` when none is there), with a decade of margin at least."""
+    chosen = [r for name, r in rows.items() if name in RANGE_SCHEMES] or [
+        r for name, r in rows.items() if name != "random"
+    ] or list(rows.values())  # fmt: skip
+    values = np.concatenate(
+        [_positive(r[part][key]) for r in chosen for part in ("measured", "theory")]
+    )
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 1e-3, 1e3
+    low, high = float(values.min()), float(values.max())
+    middle = math.sqrt(low * high)
+    span = max(high / low, 100.0)  # at least two decades on the axis
+    margin = max(span**0.06, 3.0)  # 6% of the decades shown on each side, at least x3
+    return middle / math.sqrt(span) / margin, middle * math.sqrt(span) * margin
+
+
+def _off_axis(values: np.ndarray, low: float, high: float) -> str:
+    """A legend suffix for a curve that leaves the axis: how far it goes."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return " (all 0: off the axis)"
+    if finite.min() < low:
+        return f" (leaves the axis, down to {finite.min():.0e})"
+    if finite.max() > high:
+        return f" (leaves the axis, up to {finite.max():.0e})"
+    return ""
 
 
 def _positive(values: list[float]) -> np.ndarray:

@@ -38,6 +38,7 @@ from initlab.fans import Fans
 from initlab.rng import Draw, Moments, Stream
 from initlab.schemes import Scheme, get_scheme
 from initlab.torch.distributed import is_dtensor  # issue 14
+from initlab.torch.finite import check_fill
 
 __all__ = ["BACKENDS", "ENCODINGS", "draw_", "fill_", "numpy_view", "resolve_backend"]
 
@@ -56,12 +57,25 @@ CHUNK = 1 << 22
 
 
 def numpy_view(tensor: torch.Tensor) -> np.ndarray:
-    """The flat NumPy view of a contiguous CPU tensor's memory (half types as their bits).
+    """The flat NumPy view of a contiguous CPU tensor's memory (half types as their bits),
+    for writing: the write is made visible to autograd as torch's in-place ops make theirs.
+
+    A write through NumPy bypasses torch, so this does what an in-place op does first: it
+    refuses an inference tensor outside inference mode (RuntimeError, torch's message) and
+    bumps the tensor's version counter (shared with its views and ``detach()``), so that a
+    graph that saved the old values raises "modified by an inplace operation" at backward
+    instead of silently using the new ones.
 
     >>> t = torch.zeros(2, 2, dtype=torch.bfloat16)
-    >>> numpy_view(t).dtype, numpy_view(t).shape
-    (dtype('int16'), (4,))
+    >>> numpy_view(t).dtype, numpy_view(t).shape, t._version
+    (dtype('int16'), (4,), 2)
     """
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed. "
+            "You can make a clone to get a normal tensor before doing inplace update."
+        )
+    torch.autograd.graph.increment_version(tensor)  # as an in-place op does, in any mode
     plain = tensor.detach() if tensor.requires_grad else tensor
     if tensor.dtype in (torch.float16, torch.bfloat16):
         plain = plain.view(torch.int16)
@@ -296,9 +310,9 @@ def fill_(
         return fill_sharded_(tensor, resolved, seed=seed, name=name, fans=fans,
                              precision=precision)  # fmt: skip
     shape = tuple(tensor.shape)
+    resolved.check_shape(shape)
+    check_fill(resolved, shape, fans, tensor.dtype, precision)  # no inf written, ever
     spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
-    if spec is None:
-        resolved.check_shape(shape)
     if tensor.is_meta:
         return tensor
     if spec is not None:

@@ -54,8 +54,8 @@ import torch
 from torch import Tensor
 
 from initlab import gains as _gains
-from initlab._validation import check_choice, check_real
-from initlab.fans import compute_fans
+from initlab._validation import check_choice
+from initlab.fans import compute_fans, select_fan
 from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
 from initlab.torch.distributed import is_dtensor  # issue 14
@@ -156,7 +156,8 @@ def _default_key() -> int:
     """One 63-bit draw from torch's default CPU generator (what torch.manual_seed seeds)."""
     buffer = getattr(_KEY_BUFFER, "tensor", None)
     if buffer is None:
-        buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
+        with torch.inference_mode(False):  # a normal tensor even if first made in that mode
+            buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
     return buffer.random_().item()
 
 
@@ -189,6 +190,11 @@ def _fast_fill(
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 #: Issue 14: functions that need the whole matrix run on it whole on each rank of a DTensor.
 _WHOLE_MATRIX = ("orthogonal_", "sparse_", "eye_", "dirac_")
+# torch's own samplers, held before anyone can patch torch.nn.init with these drop-ins: the
+# torch path of trunc_normal_ (rejection sampling since torch 2.13) and sparse_ (a randperm
+# per column from the default generator) are torch's code, so their numbers are torch's.
+_TORCH_TRUNC_NORMAL = getattr(torch.nn.init, "_no_grad_trunc_normal_", torch.nn.init.trunc_normal_)
+_TORCH_SPARSE = torch.nn.init.sparse_
 
 
 def _torch_function(fn: _F) -> _F:
@@ -298,44 +304,38 @@ def trunc_normal_(
 ) -> Tensor:
     r"""Fill with :math:`\mathcal{N}(\text{mean}, \text{std}^2)` truncated to ``[a, b]``.
 
-    Exact for any bounds: ``u ~ U(Phi(alpha), Phi(beta))``, value = ``mean + std *
-    Phi^{-1}(u)`` with ``alpha = (a - mean) / std``, ``beta = (b - mean) / std``, computed in
-    float32 or better. Warns, as torch does, when ``mean`` is more than 2 std outside [a, b].
+    With initlab's generator (``generator=None``, the default): exact for any bounds by the
+    inverse CDF, ``u ~ U(Phi(alpha), Phi(beta))``, value = ``mean + std * Phi^{-1}(u)`` with
+    ``alpha = (a - mean) / std``, ``beta = (b - mean) / std``. With a ``torch.Generator`` (or
+    ``set_default_rng("torch")``, or off the CPU): torch's own rejection sampler, so the
+    numbers are torch's. Warns, as torch does, when ``mean`` is more than 2 std outside
+    [a, b]. ``std=0`` raises ZeroDivisionError as in torch, ``a > b`` RuntimeError; ``std < 0``
+    (which torch accepts) raises RuntimeError, as ``normal_`` does.
 
     >>> w = trunc_normal_(torch.empty(1000), std=1.0, a=-0.5, b=0.5)
     >>> bool(w.min() >= -0.5 and w.max() <= 0.5)
     True
     """
     _check_floating(tensor, "trunc_normal_")
-    if std <= 0:
+    if std == 0:  # torch divides by std: ZeroDivisionError
+        raise ZeroDivisionError(f"trunc_normal_: std={std!r} is not valid; allowed: std > 0.")
+    if std < 0:
         raise RuntimeError(f"trunc_normal_: std={std!r} is not valid; allowed: std > 0.")
-    if not a < b:
-        raise RuntimeError(f"trunc_normal_: a={a!r}, b={b!r} is not valid; allowed: a < b.")
+    if a > b:
+        raise RuntimeError(f"trunc_normal_: a={a!r}, b={b!r} is not valid; allowed: a <= b.")
+    if tensor.is_meta:
+        return tensor
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if not (_fast(tensor, generator) and _plannable(alpha, beta)):
+        # torch's own sampler (it warns itself): torch's numbers for a generator's state
+        return _TORCH_TRUNC_NORMAL(tensor, mean, std, a, b, generator=generator)
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn(
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
             "The distribution of values may be incorrect.",
             stacklevel=3,
         )
-    if tensor.is_meta or tensor.numel() == 0:
-        return tensor
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    if _fast(tensor, generator) and _plannable(alpha, beta):
-        return _fast_fill(tensor, "truncated_normal", mean, std, alpha, beta, (a, b))
-    flip = alpha > 0  # mirror intervals above zero: the CDF is more precise below zero
-    lo, hi = (-beta, -alpha) if flip else (alpha, beta)
-    cdf = torch.distributions.Normal(0.0, 1.0).cdf
-    p_lo, p_hi = (float(cdf(torch.tensor(x, dtype=torch.float64))) for x in (lo, hi))
-    work = torch.float64 if tensor.dtype == torch.float64 else torch.float32
-    with torch.no_grad():
-        u = torch.empty(tensor.shape, dtype=work, device=tensor.device)
-        u.uniform_(2 * p_lo - 1, 2 * p_hi - 1, generator=generator)
-        z = torch.special.erfinv(u).mul_(math.sqrt(2.0))
-        z.clamp_(lo, hi)
-        if flip:
-            z.neg_()
-        tensor.copy_(z.mul_(std).add_(mean).clamp_(a, b))
-    return tensor
+    return _fast_fill(tensor, "truncated_normal", mean, std, alpha, beta, (a, b))
 
 
 @_torch_function
@@ -406,7 +406,11 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
             f"dirac_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
             "tensors with 3, 4, or 5 dimensions are supported."
         )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, int):  # torch: range() of a float
+        raise TypeError(f"dirac_: groups={groups!r} is not valid; allowed: an int >= 1.")
+    if groups == 0:  # torch: modulo by zero
+        raise ZeroDivisionError(f"dirac_: groups={groups!r} is not valid; allowed: an int >= 1.")
+    if groups < 0:  # torch silently writes zeros
         raise ValueError(f"dirac_: groups={groups!r} is not valid; allowed: an int >= 1.")
     sizes = tensor.shape
     if sizes[0] % groups != 0:
@@ -432,8 +436,20 @@ def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
 
 @functools.lru_cache(maxsize=4096, typed=True)
 def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
-    """The variance-scaling std of a tensor shape (cached: models repeat their shapes)."""
-    return VarianceScaling(1.0, mode, "normal", gain).std(compute_fans(shape))
+    """The variance-scaling std of a tensor shape (cached: models repeat their shapes).
+
+    Raises torch's exception types: ValueError under 2 dimensions, ZeroDivisionError for a
+    zero fan, RuntimeError for a negative or NaN gain (torch's sampler refuses that std).
+    """
+    fans = compute_fans(shape)
+    if select_fan(fans, mode) == 0:
+        raise ZeroDivisionError(
+            f"tensor of shape {shape} is not valid: {mode} = 0 (a zero-size dimension) and "
+            "the std divides by it; allowed: a tensor with no zero-size dimension."
+        )
+    if not gain >= 0:
+        raise RuntimeError(f"gain={gain!r} is not valid; allowed: a real number >= 0.")
+    return VarianceScaling(1.0, mode, "normal", gain).std(fans)
 
 
 @_torch_function
@@ -595,7 +611,11 @@ def sparse_(
     r"""Fill the 2-D ``tensor`` as a sparse matrix: :math:`\mathcal{N}(0, \text{std}^2)` with
     ``ceil(sparsity * rows)`` zeros in each column (Martens 2010).
 
-    Unlike torch, the zero pattern is drawn from ``generator`` too.
+    With a ``torch.Generator`` or ``set_default_rng("torch")`` this is torch's own code (its
+    zero pattern comes from torch's default generator, whatever ``generator``); with
+    initlab's default generator, the zero pattern is one vectorized draw instead of a
+    ``randperm`` per column. ``sparsity`` outside [0, 1] does what torch does
+    (``[:ceil(sparsity * rows)]`` of a permutation: above 1 all zeros).
 
     >>> w = sparse_(torch.empty(10, 4), sparsity=0.3)
     >>> (w == 0).sum(0).tolist()
@@ -606,15 +626,58 @@ def sparse_(
             f"sparse_: tensor of shape {tuple(tensor.shape)} is not valid; allowed: only "
             "tensors with 2 dimensions are supported."
         )
-    check_real("sparsity", sparsity, minimum=0.0, maximum=1.0)
     _check_floating(tensor, "sparse_")
     if tensor.is_meta:
         return tensor
+    if generator is not None or not _fast(tensor, generator):
+        return _TORCH_SPARSE(tensor, sparsity, std, generator=generator)  # torch's numbers
     rows, cols = tensor.shape
-    num_zeros = math.ceil(sparsity * rows)
+    num_zeros = math.ceil(sparsity * rows)  # sliced [:num_zeros] as torch does, even if < 0
     with torch.no_grad():
         tensor.normal_(0, std, generator=generator)
         keys = torch.rand((rows, cols), generator=generator, device=tensor.device)
         zero_rows = keys.argsort(dim=0)[:num_zeros]
         tensor.scatter_(0, zero_rows, 0.0)
     return tensor
+
+
+# --------------------------------------------------------------------------------------
+# torch.nn.init's deprecated spellings without the trailing underscore
+# --------------------------------------------------------------------------------------
+
+
+def _deprecated(fn: _F) -> _F:
+    """``fn`` under its old name, with torch's FutureWarning (same message as torch)."""
+    old, new = fn.__name__[:-1], fn.__name__
+
+    @functools.wraps(fn)
+    def deprecated_init(*args: Any, **kwargs: Any) -> Tensor:
+        warnings.warn(
+            f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return fn(*args, **kwargs)
+
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old
+    deprecated_init.__doc__ = f"Deprecated (as in torch): use :func:`{new}`. Warns FutureWarning."
+    return deprecated_init  # type: ignore[return-value]
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
+
+#: torch.nn.init's 11 deprecated names (no trailing underscore), each warning FutureWarning.
+DEPRECATED = (
+    "uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
+    "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
+)  # fmt: skip

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from initlab._format import num
 from initlab._validation import check_int, check_real, choice_error
 from initlab.reporting import Report
 from initlab.schemes import Normal
@@ -453,7 +455,7 @@ class ResidualReport(Report):
         for column in ("parameter", "action", "value", "branch", "why"):
             table.add_column(column, justify="right" if column == "value" else "left")
         for a in self.actions:
-            value = "" if a.action == "zero" else f"{a.value:.4g}"
+            value = "" if a.action == "zero" else num(a.value, 4)
             table.add_row(a.parameter, a.action, value, a.branch, a.reason)
         if self.notes:
             table.caption = "; ".join(self.notes)
@@ -633,9 +635,15 @@ def plan_residual_policy(
         model, branches=branches, example_inputs=example_inputs, graph=graph
     )
     notes = list(found.notes)
-    if not found.branches:
+    if not found.branches:  # then nothing at all is written, the classifier included
         notes.append("no residual branch found: nothing to do (pass branches= to name them)")
-    head = _classifier(model, found, classifier) if policy == "fixup" else None
+        warnings.warn(
+            f"residual={policy!r}: no residual branch found in {type(model).__name__}, so the "
+            "policy changes nothing (not even the classifier); pass branches= to name them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    head = _classifier(model, found, classifier) if policy == "fixup" and found.branches else None
     actions = _plan(policy, found, classifier=head, n_layers=n_layers, std=std)
     params = dict(model.named_parameters(remove_duplicate=False))
     missing = sorted({a.parameter for a in actions} - set(params))

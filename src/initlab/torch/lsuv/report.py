@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
+from initlab._format import fit, num
 from initlab.reporting import Report
 
 __all__ = ["LSUVLayer", "LSUVReport"]
@@ -62,7 +63,6 @@ class LSUVReport(Report):
     the reference implementation makes ``O(L^2)`` of them for ``L`` layers).
     """
 
-    text_width = 140
     layers: tuple[LSUVLayer, ...]
     passes: int
     layer_calls: int
@@ -158,16 +158,16 @@ class LSUVReport(Report):
                 layer.name,
                 layer.kind,
                 str(layer.calls),
-                f"{layer.std_before:.4g}",
-                f"{layer.std:.4g}",
-                f"{layer.scale:.4g}",
+                num(layer.std_before, 4),
+                num(layer.std, 4),
+                num(layer.scale, 4),
                 str(layer.iterations),
                 status,
                 style=style,
             )
         if self.reasons:
             table.caption = "extra passes: " + "; ".join(self.reasons)
-        return table
+        return fit(table)
 
     def __rich__(self) -> Table:
         return self.table()

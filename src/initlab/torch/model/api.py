@@ -43,6 +43,7 @@ from initlab.torch.distributed import (
     write_block_,
 )
 from initlab.torch.fill import fill_
+from initlab.torch.finite import check_fill, check_values
 from initlab.torch.model.conventions import apply_norm_policy
 from initlab.torch.model.discovery import Discovery, LayerLink, discover
 from initlab.torch.model.fake import module_order_warning
@@ -316,6 +317,11 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
                 f"on the meta device and left without values ({'; '.join(sorted(reasons))}); "
                 "initialize it too, or materialize the model yourself")))  # fmt: skip
             continue
+        if writes and p.is_inference() and not torch.is_inference_mode_enabled():
+            failures.append((plan.name, "an inference tensor (made under inference_mode) "
+                             "cannot be updated in place outside inference mode; allowed: a "
+                             "normal tensor (clone it), or init in inference_mode"))  # fmt: skip
+            continue
         if writes and not p.dtype.is_floating_point:
             failures.append((plan.name, f"dtype {p.dtype} is not a floating-point type; allowed: "
                              "float32, float64, bfloat16, float16"))  # fmt: skip
@@ -334,6 +340,11 @@ def _validate(plans: list[_ParamPlan], device: torch.device) -> list[tuple[str, 
                     scheme.statistics(fans)
             except ValueError as error:
                 failures.append((plan.name, f"{where}{_rule_text(block)}: {error}"))
+                continue
+            try:  # every value finite in the parameter's dtype, known before any write
+                check_fill(scheme, block.shape, block.fans, p.dtype)
+            except ValueError as error:
+                failures.append((plan.name, f"{where}({block.choice.rule}) {error}"))
             for row in block.spec.zero_rows:
                 if not 0 <= row < block.shape[0]:
                     failures.append((plan.name, f"padding row {row} outside {block.shape}"))
@@ -350,16 +361,27 @@ def _run_filler(
 ) -> torch.Tensor | None:
     scratch_device = device if p.is_meta else p.device
     scratch = torch.zeros(block.shape, dtype=p.dtype, device=scratch_device)
+    version = scratch._version
     try:
         with torch.no_grad():
             out = block.filler(scratch)  # type: ignore[misc]
     except Exception as error:
         failures.append((name, f"override callable raised {type(error).__name__}: {error}"))
         return None
+    if not isinstance(out, torch.Tensor) and scratch._version == version:
+        failures.append((name, f"override callable returned {type(out).__name__} and did not "
+                         "fill the tensor it was given; allowed: fill it in place or return "
+                         "a tensor"))  # fmt: skip
+        return None
     values = out if isinstance(out, torch.Tensor) else scratch
     if tuple(values.shape) != block.shape:
         failures.append((name, f"override callable returned shape {tuple(values.shape)}, "
                          f"expected {block.shape}"))  # fmt: skip
+        return None
+    try:
+        check_values(values.detach().to(p.dtype), "override callable")
+    except ValueError as error:
+        failures.append((name, str(error)))
         return None
     return values.detach()
 

@@ -7,7 +7,11 @@ model's intent. ``norms=`` of :func:`initlab.init` says what happens to normaliz
 parameters:
 
 * ``"auto"`` (default): weight 1 and bias 0, except a norm weight that is all zeros before the
-  call: that is a deliberate zero-init, and it is kept (with its bias);
+  call while other norm weights of the model are not: that is a deliberate zero-init, and it
+  is kept (with its bias). When every norm weight is zero, the memory is fresh (``to_empty``
+  on zeroed pages, a ``torch.zeros`` model), not a choice, and all are reset. A sharded
+  (DTensor) parameter is never read for this: its values come from ``to_empty``, and ranks
+  that judged their own shards could disagree;
 * ``"reset"``: weight 1 and bias 0 everywhere;
 * ``"keep"``: every norm parameter is left as it is.
 """
@@ -18,13 +22,15 @@ from typing import Any
 
 import torch
 
+from initlab.torch.distributed import is_dtensor
+
 __all__ = ["NORM_POLICIES", "apply_norm_policy"]
 
 NORM_POLICIES = ("auto", "reset", "keep")
 
 
 def _all_zero(p: torch.Tensor) -> bool:
-    if p.is_meta or p.numel() == 0:
+    if p.is_meta or p.numel() == 0 or is_dtensor(p):
         return False
     with torch.no_grad():
         return not bool(torch.count_nonzero(p.detach()))
@@ -38,10 +44,10 @@ def apply_norm_policy(plans: list[Any], policy: str) -> list[str]:
         return kept
     zero_layers = set()
     if policy == "auto":
-        for plan in plans:
-            kinds = {b.spec.kind for b in plan.blocks}
-            if "norm_weight" in kinds and _all_zero(plan.param):
-                zero_layers.add(plan.path)
+        norm_plans = [p for p in plans if "norm_weight" in {b.spec.kind for b in p.blocks}]
+        zero_layers = {p.path for p in norm_plans if _all_zero(p.param)}
+        if len(zero_layers) == len(norm_plans):  # fresh memory, not a model's choice
+            zero_layers = set()
     for plan in plans:
         for block in plan.blocks:
             if block.spec.kind not in ("norm_weight", "norm_bias") or block.choice is None:

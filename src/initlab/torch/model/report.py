@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from initlab._format import fit, num
 from initlab.reporting import Report
 from initlab.torch.residual import ResidualReport
 
@@ -89,7 +90,7 @@ class ParamRow:
 def _num(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return f"{value:.{digits}g}"
+    return num(value, digits)  # initlab._format: at most 8 characters, never cut
 
 
 #: Identifies the JSON of :meth:`InitReport.to_dict`.
@@ -245,7 +246,7 @@ class InitReport(Report):
                 r.found_by or "",
             )
             table.add_row(*(Text(c) for c in cells), rule, _num(r.gain), Text(std), _num(r.bound))
-        return table
+        return fit(table, numeric=(3, 7, 8, 9))
 
     def __rich__(self) -> Group:
         parts: list[Any] = [self.table()]

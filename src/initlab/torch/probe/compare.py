@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console, Group
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 from torch import nn
 
+from initlab._format import fit, natural_width
 from initlab.torch.probe.measure import probe
 from initlab.torch.probe.report import ProbeFiles, ProbeReport, _num, _pct
 from initlab.torch.probe.schemes import SchemeLike, apply_scheme, check_scheme, scheme_label
@@ -80,27 +81,41 @@ class ProbeComparison(ProbeFiles):
                 _pct(r.max_saturated_fraction),
                 str(len(r.symmetric_layers)),
             )
-        return table
+        return fit(table, numeric=(2, 4, 5, 6, 7))
 
-    def layer_table(self) -> Table:
-        """Per layer, the activation std and the gradient norm under each scheme."""
-        table = Table(title="activation std | gradient norm, per layer", header_style="bold")
+    def layer_table(self, part: str = "all") -> Table:
+        """Per layer, the activation std and the gradient norm under each scheme
+        (``part="act"`` or ``"grad"``: one of the two, for a narrow terminal)."""
+        titles = {"all": "activation std | gradient norm", "act": "activation std",
+                  "grad": "gradient norm"}  # fmt: skip
+        table = Table(title=f"{titles[part]}, per layer", header_style="bold")
         table.add_column("#", justify="right")
         table.add_column("layer")
-        for label in self.reports:
-            table.add_column(f"act {label}", justify="right")
-        for label in self.reports:
-            table.add_column(f"grad {label}", justify="right")
+        for kind in ("act", "grad"):
+            if part in ("all", kind):
+                for label in self.reports:
+                    table.add_column(f"{kind} {label}", justify="right")
         reports = list(self.reports.values())
         depth = max(len(r.layers) for r in reports)
         for i in range(depth):
             first = next(r.layers[i] for r in reports if i < len(r.layers))
             acts = [_num(r.layers[i].act_std) if i < len(r.layers) else "" for r in reports]
             grads = [_num(r.layers[i].grad_norm) if i < len(r.layers) else "" for r in reports]
-            table.add_row(str(first.index), first.name, *acts, *grads)
-        return table
+            cells = (acts if part != "grad" else []) + (grads if part != "act" else [])
+            table.add_row(str(first.index), first.name, *cells)
+        return fit(table)
 
-    def __rich__(self) -> Group:
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        table = self.layer_table()
+        if natural_width(table) <= options.max_width:
+            yield table
+        else:  # a narrow terminal: activations, then gradients, numbers uncut
+            yield self.layer_table("act")
+            yield self.layer_table("grad")
+        yield self.summary_table()
+        yield self._verdict_lines()
+
+    def _verdict_lines(self) -> Text:
         lines = Text()
         for label, r in self.reports.items():
             for verdict in (r.forward, r.backward):
@@ -113,7 +128,7 @@ class ProbeComparison(ProbeFiles):
                     "identical gradients, they can never become different.\n",
                     style="red",
                 )
-        return Group(self.layer_table(), self.summary_table(), lines)
+        return lines
 
     # -- JSON and files ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from initlab._format import num
+
 if TYPE_CHECKING:  # for annotations only: the reports import this module, not the reverse
     from initlab.torch.probe.report import LayerStats, ProbeReport
 
@@ -97,7 +99,6 @@ def plot_depth(reports: Mapping[str, ProbeReport], path: str | Path) -> Path:
 
 #: Above this spread of scales among the plotted depths, one linear axis would squash the
 #: deep layers into a spike: the histograms are then drawn in units of each layer's std.
-SCALE_SPREAD = 100.0
 #: Exact zeros (ReLU outputs, gradients behind a ReLU) above this fraction are set apart.
 ZERO_FRACTION = 0.05
 
@@ -107,11 +108,11 @@ def plot_histograms(
 ) -> Path:
     """Write activation and gradient histograms at ``depths`` depths, a row per report.
 
-    Values are drawn on one linear axis, as in Glorot and Bengio (2010), when the std of the
-    plotted layers spans at most ``SCALE_SPREAD``; beyond that (vanishing or exploding
-    signals span dozens of orders of magnitude) each layer is drawn in units of its own std
-    and the legend gives the std. Exact zeros above ``ZERO_FRACTION`` of the values are left
-    out of the curve and counted in the legend.
+    Every layer is drawn on one common linear value axis, as in Glorot and Bengio (2010),
+    never rescaled by its own std: a vanishing signal shows as curves narrowing to a spike at
+    0, an exploding one as curves spreading out; the legend gives each layer's std. Exact
+    zeros above ``ZERO_FRACTION`` of the values are left out of the curve and counted in the
+    legend.
     """
     if not reports:
         raise ValueError("reports={} is not valid; allowed: at least one report to plot.")
@@ -125,26 +126,21 @@ def plot_histograms(
              ("grad_hist", "grad_std", "back-propagated gradients dL/dy"))
         ):  # fmt: skip
             _histogram_panel(axes[row, col], f"{label}: {what}", picks, key, std_key)
-    fig.suptitle("Normalized histograms at a few depths (after Glorot & Bengio 2010, figs 6-7)")
+    fig.suptitle(
+        "Histograms at a few depths, values unscaled (after Glorot & Bengio 2010, figs 6-7)"
+    )
     return _save(fig, path)
 
 
 def _histogram_panel(ax, title: str, picks: list[LayerStats], key: str, std_key: str) -> None:
     curves = [(s, getattr(s, key), getattr(s, std_key)) for s in picks]
     curves = [(s, h, std) for s, h, std in curves if h is not None and h.total > 0]
-    stds = [std for _, _, std in curves if std is not None and math.isfinite(std) and std > 0]
-    standardize = bool(stds) and max(stds) / min(stds) > SCALE_SPREAD
     drawn = 0
     for k, (stats, hist, std) in enumerate(curves):
         zero_share = hist.zeros / hist.total
         apart = zero_share > ZERO_FRACTION
-        x = hist.centres()
-        legend = f"layer {stats.index} ({stats.name})"
-        if standardize:
-            if std is None or not math.isfinite(std) or std <= 0:
-                continue
-            x = x / std
-            legend += f", std {std:.2g}"
+        x = hist.centres()  # the values themselves: a shrinking std stays visible
+        legend = f"layer {stats.index} ({stats.name}), std {num(std)}"
         if apart:
             legend += f", {100 * zero_share:.0f}% exactly 0 not drawn"
         if apart and hist.zeros == hist.total:
@@ -153,7 +149,7 @@ def _histogram_panel(ax, title: str, picks: list[LayerStats], key: str, std_key:
         ax.plot(x, hist.density(without_zeros=apart), color=f"C{k}", label=legend)
         drawn += 1
     ax.set_title(title)
-    ax.set_xlabel("value / layer std" if standardize else "value")
+    ax.set_xlabel("value (one axis for every layer: narrowing = vanishing)")
     ax.set_ylabel("fraction of values")
     ax.grid(True, alpha=0.3)
     if curves:

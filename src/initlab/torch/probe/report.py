@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
@@ -10,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Group
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from initlab._format import fit, natural_width, num, pct
 from initlab.reporting import Report, decode_floats, encode_floats
 from initlab.torch.probe.verdicts import Thresholds, Verdict, judge
 
@@ -205,19 +205,11 @@ class LayerStats:
 
 
 def _num(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return str(x)
-    if 1e-3 <= abs(x) < 1e4:
-        return f"{x:.{digits}g}"
-    return f"{x:.{max(digits - 1, 1)}e}"
+    return num(x, digits)  # initlab._format: never more than 8 characters, never cut
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+    return pct(x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -345,17 +337,28 @@ class ProbeReport(ProbeFiles):
         )
 
     # -- output ------------------------------------------------------------------------
-    def table(self) -> Table:
-        """The per-layer rich table."""
+    #: The per-layer columns: (heading, justify, part); part "both" columns are in both
+    #: halves when the table is split to fit a narrow terminal.
+    COLUMNS = (
+        ("#", "right", "both"), ("layer", "left", "both"), ("kind", "left", "forward"),
+        ("act", "left", "forward"), ("pre mean", "right", "forward"),
+        ("pre std", "right", "forward"), ("act mean", "right", "forward"),
+        ("act std", "right", "forward"), ("dead", "right", "forward"),
+        ("sat", "right", "forward"), ("grad std", "right", "backward"),
+        ("grad norm", "right", "backward"), ("|dW|", "right", "backward"),
+        ("W std", "right", "backward"), ("flags", "left", "both"),
+    )  # fmt: skip
+
+    def table(self, part: str = "all") -> Table:
+        """The per-layer rich table; ``part="forward"`` or ``"backward"`` gives half of it
+        (what a narrow terminal shows, one above the other)."""
         title = "initlab probe" + (f": {self.label}" if self.label else "")
+        if part != "all":
+            title += f" ({part})"
         table = Table(title=title, show_lines=False, header_style="bold")
-        for heading, justify in (
-            ("#", "right"), ("layer", "left"), ("kind", "left"), ("act", "left"),
-            ("pre mean", "right"), ("pre std", "right"), ("act mean", "right"),
-            ("act std", "right"), ("dead", "right"), ("sat", "right"),
-            ("grad std", "right"), ("grad norm", "right"), ("|dW|", "right"),
-            ("W std", "right"), ("", "left"),
-        ):  # fmt: skip
+        keep = [i for i, c in enumerate(self.COLUMNS) if part == "all" or c[2] in (part, "both")]
+        for i in keep:
+            heading, justify, _ = self.COLUMNS[i]
             table.add_column(heading, justify=justify, no_wrap=True)
         marks = {}
         for verdict in (self.forward, self.backward):
@@ -366,14 +369,15 @@ class ProbeReport(ProbeFiles):
             flags = list(marks.get(s.name, []))
             if s.symmetric:
                 flags.append("symmetric")
-            table.add_row(
+            cells = (
                 str(s.index), s.name, s.kind, s.activation or "-",
                 _num(s.pre_mean), _num(s.pre_std), _num(s.act_mean), _num(s.act_std),
                 _pct(s.dead_fraction), _pct(s.saturated_fraction),
                 _num(s.grad_std), _num(s.grad_norm), _num(s.weight_grad_norm),
                 _num(s.weight_std), ", ".join(flags),
             )  # fmt: skip
-        return table
+            table.add_row(*(cells[i] for i in keep))
+        return fit(table)
 
     def verdict_text(self) -> Text:
         """The verdict lines under the table."""
@@ -393,8 +397,14 @@ class ProbeReport(ProbeFiles):
             )
         return text
 
-    def __rich__(self) -> Group:
-        return Group(self.table(), self.verdict_text())
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        table = self.table()
+        if natural_width(table) <= options.max_width:
+            yield table
+        else:  # a narrow terminal: forward columns, then backward ones, numbers uncut
+            yield self.table("forward")
+            yield self.table("backward")
+        yield self.verdict_text()
 
     def plot_depth(self, path: str | Path) -> Path:
         """PNG of activation std and gradient norms against depth (log scale)."""
