@@ -272,12 +272,22 @@ def local_region(
 # --------------------------------------------------------------------------------------
 
 
+#: How a plain (local) tensor is drawn: :func:`initlab.torch.fill.draw_` and the dtypes its
+#: kernels write. ``initlab.torch.fill`` imports this module and hands them over when it loads
+#: (:func:`use_local_fill`), so that the two modules do not import each other.
+_LOCAL: dict[str, Any] = {}
+
+
+def use_local_fill(draw: Any, encodings: Any) -> None:
+    """Set the drawer of plain tensors and its dtypes (called by ``initlab.torch.fill``)."""
+    _LOCAL["draw"], _LOCAL["encodings"] = draw, encodings
+
+
 def _draw_runs(
     flat: torch.Tensor, layout: ShardLayout, draw: Draw, stream: Stream, **kwargs: Any
 ) -> None:
     """Fill the flat contiguous local ``flat`` with the values of its global elements."""
-    from initlab.torch.fill import draw_
-
+    draw_ = _LOCAL["draw"]
     offset = kwargs.pop("offset", 0)
     starts, lengths = layout.runs()
     position = 0
@@ -410,11 +420,9 @@ def fill_on_layout_(
     >>> bool(torch.equal(part, whole[:2]))
     True
     """
-    from initlab.torch.fill import ENCODINGS
-
     shape = layout.global_shape
     scheme.check_shape(shape)
-    spec = scheme.draw_spec(shape, fans) if local.dtype in ENCODINGS else None
+    spec = scheme.draw_spec(shape, fans) if local.dtype in _LOCAL["encodings"] else None
     if spec is not None:
         return draw_on_layout_(local, layout, spec, Stream(seed, name), precision=precision)
     values = scheme.sample(shape, Stream(seed, name), fans)

@@ -37,7 +37,7 @@ from initlab._validation import check_choice
 from initlab.fans import Fans
 from initlab.rng import Draw, Moments, Stream
 from initlab.schemes import Scheme, get_scheme
-from initlab.torch.distributed import is_dtensor  # issue 14
+from initlab.torch.distributed import draw_sharded_, fill_sharded_, is_dtensor, use_local_fill
 from initlab.torch.finite import check_fill
 
 __all__ = ["BACKENDS", "ENCODINGS", "draw_", "fill_", "numpy_view", "resolve_backend"]
@@ -156,8 +156,6 @@ def draw_(
     True
     """
     if is_dtensor(tensor):  # issue 14: this rank's shard, drawn by its global offsets
-        from initlab.torch.distributed import draw_sharded_
-
         return draw_sharded_(tensor, draw, stream, offset=offset, precision=precision,
                              threads=threads, backend=backend)  # fmt: skip
     if tensor.is_meta or tensor.numel() == 0:
@@ -305,8 +303,6 @@ def fill_(
         check_choice("backend", backend, BACKENDS)
     resolved = _resolve(scheme) if isinstance(scheme, str) else get_scheme(scheme)
     if is_dtensor(tensor):  # issue 14: this rank's shard of the whole tensor's values
-        from initlab.torch.distributed import fill_sharded_
-
         return fill_sharded_(tensor, resolved, seed=seed, name=name, fans=fans,
                              precision=precision)  # fmt: skip
     shape = tuple(tensor.shape)
@@ -352,3 +348,6 @@ def _spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | N
 def _cached_spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | None:
     scheme.check_shape(shape)
     return scheme.draw_spec(shape, fans)
+
+
+use_local_fill(draw_, ENCODINGS)  # the shards of a DTensor are drawn by the same code
