@@ -34,9 +34,8 @@ from torch.func import functional_call
 
 from initlab.torch.model.graph import (
     Graph,
-    Node,
+    _finish,
     _install_hooks,
-    _link_users,
     _no_fast_path,
     _Recorder,
     short_error,
@@ -117,12 +116,7 @@ def record_fake(
     finally:
         for handle in handles:
             handle.remove()
-    out_inputs: list[Node] = []
-    recorder.template(output, out_inputs)
-    out = recorder.add(Node(0, "output", "output", "model output", data=True))
-    out.inputs = out_inputs
-    _link_users(recorder.nodes)
-    return Graph(recorder.nodes, "fake")
+    return _finish(recorder, output, "fake")
 
 
 def fake_graph(model: nn.Module, example_inputs: Any = None) -> tuple[Graph | None, str]:

@@ -557,12 +557,17 @@ def record_forward(model: nn.Module, example_inputs: Any) -> Graph:
         finally:
             for handle in handles:
                 handle.remove()
+    return _finish(recorder, output, "hooks")
+
+
+def _finish(recorder: _Recorder, output: Any, method: str) -> Graph:
+    """The recorded graph: the model's output node, and each node's users."""
     out_inputs: list[Node] = []
     recorder.template(output, out_inputs)
     out = recorder.add(Node(0, "output", "output", "model output", data=True))
     out.inputs = out_inputs
     _link_users(recorder.nodes)
-    return Graph(recorder.nodes, "hooks")
+    return Graph(recorder.nodes, method)
 
 
 # --------------------------------------------------------------------------------------
