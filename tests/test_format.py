@@ -60,3 +60,23 @@ def test_print_report_uses_the_terminal_width(monkeypatch):
     assert "0.weight" in wide and max(len(line) for line in wide.splitlines()) > 80
     monkeypatch.delenv("COLUMNS")  # not a terminal (pytest captures): nothing wraps
     assert "0.weight" in str(report) and "0.weight" in to_text(report.table())
+
+
+def test_init_report_at_80_columns_keeps_names_and_every_number(monkeypatch):
+    """A real model's report on a narrow terminal: the columns a reader needs first, every
+    std and gain whole, no line over 80 columns (a GPT-2 built from a config)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64, bos_token_id=0,
+                        eos_token_id=0)  # fmt: skip
+    report = initlab.init(GPT2LMHeadModel(config), seed=0)
+    monkeypatch.setenv("COLUMNS", "80")
+    text = str(report)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    header = next(line for line in text.splitlines() if "parameter" in line)
+    assert header.split() == ["parameter", "fans", "in/out", "followed", "by", "rule", "gain",
+                              "std"]  # fmt: skip
+    for row in report.rows:
+        if row.std is not None:
+            assert num(row.std, 4) in text
+    assert "narrow terminal" in text

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from initlab._format import fit, num
+from initlab._format import fit, natural_width, num
 from initlab.reporting import Report
 from initlab.torch.residual import ResidualReport
 
@@ -208,55 +208,80 @@ class InitReport(Report):
         )
 
     # ---- people ---------------------------------------------------------------------
-    def table(self) -> Table:
-        """A rich table, one row per block."""
+    #: The columns of :meth:`table` (name, justify); ``narrow`` keeps those in _NARROW.
+    _COLUMNS = (
+        ("parameter", "left"), ("shape", "left"), ("layer", "left"), ("fans in/out", "right"),
+        ("followed by", "left"), ("found by", "left"), ("rule", "left"), ("gain", "right"),
+        ("std", "right"), ("bound", "right"),
+    )  # fmt: skip
+    _NARROW = ("parameter", "fans in/out", "followed by", "rule", "gain", "std")
+
+    def table(self, narrow: bool = False, width: int = 80) -> Table:
+        """A rich table, one row per block; ``narrow``: the columns a reader needs first
+        (parameter, fans, what follows, rule, gain, std) for a terminal ``width`` wide."""
         title = (
             f"initlab.init: scheme={self.scheme!r}, seed={self.seed}"
             f"{', dry run' if self.dry_run else ''}; discovery: {self.discovery}"
         )
         table = Table(title=title, title_justify="left", header_style="bold")
-        for column, justify in (
-            ("parameter", "left"), ("shape", "left"), ("layer", "left"),
-            ("fans in/out", "right"), ("followed by", "left"), ("found by", "left"),
-            ("rule", "left"), ("gain", "right"), ("std", "right"), ("bound", "right"),
-        ):  # fmt: skip
-            table.add_column(column, justify=justify, overflow="fold")
+        keep = [not narrow or name in self._NARROW for name, _ in self._COLUMNS]
+        for (column, justify), kept in zip(self._COLUMNS, keep, strict=True):
+            if kept:
+                table.add_column(column, justify=justify, overflow="fold")
+        names = []
         for r in self.rows:
-            fans = "" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
-            name = r.key + (f" (= {', '.join(r.aliases)})" if r.aliases else "")
-            if r.action == "skipped":
-                rule = Text(f"skipped: {r.reason}", style="yellow")
-            else:
-                label = r.rule or ""
-                if r.rule == "model-wide":
-                    label = f"model-wide: {self.scheme}"
-                elif r.rule in ("override", "bias") and r.scheme:
-                    short = r.scheme if len(r.scheme) <= 28 else r.scheme[:27] + "..."
-                    label = f"{r.rule}: {short}"
-                rule = Text(label, style="red" if r.symmetric else "")
-            std = _num(r.std)
-            if r.std is None and r.formula:
-                std = r.formula
-            cells = (
-                name,
-                "x".join(map(str, r.shape)) if r.shape else "scalar",
-                r.layer_type,
-                fans,
-                r.follows or "",
-                r.found_by or "",
-            )
-            table.add_row(*(Text(c) for c in cells), rule, _num(r.gain), Text(std), _num(r.bound))
-        return fit(table, numeric=(3, 7, 8, 9))
+            cells = self._cells(r)
+            names.append(len(str(cells[0])))
+            table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
+        numeric = tuple(i for i, (n, j) in enumerate(c for c, k in zip(self._COLUMNS, keep,
+                        strict=True) if k) if j == "right")  # fmt: skip
+        fit(table, numeric=numeric)
+        if narrow:  # parameter names stay readable: fold other text first
+            table.columns[0].width = min(max(names, default=9), width * 3 // 10)
+        return table
 
-    def __rich__(self) -> Group:
-        parts: list[Any] = [self.table()]
+    def _cells(self, r: ParamRow) -> tuple[Any, ...]:
+        fans = "" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
+        name = r.key + (f" (= {', '.join(r.aliases)})" if r.aliases else "")
+        if r.action == "skipped":
+            rule = Text(f"skipped: {r.reason}", style="yellow")
+        else:
+            label = r.rule or ""
+            if r.rule == "model-wide":
+                label = f"model-wide: {self.scheme}"
+            elif r.rule in ("override", "bias") and r.scheme:
+                short = r.scheme if len(r.scheme) <= 28 else r.scheme[:27] + "..."
+                label = f"{r.rule}: {short}"
+            rule = Text(label, style="red" if r.symmetric else "")
+        std = _num(r.std)
+        if r.std is None and r.formula:
+            std = r.formula
+        text = (
+            name,
+            "x".join(map(str, r.shape)) if r.shape else "scalar",
+            r.layer_type,
+            fans,
+            r.follows or "",
+            r.found_by or "",
+        )
+        return (*(Text(c) for c in text), rule, _num(r.gain), Text(std), _num(r.bound))
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        table = self.table()
+        narrow = natural_width(table) > options.max_width
+        yield self.table(narrow=True, width=options.max_width) if narrow else table
+        if narrow:
+            yield Text(
+                "(narrow terminal: shape, layer, found by and bound left out; a wider "
+                "terminal, report.table() or report.to_json() has every column)",
+                style="dim",
+            )
         if self.residual is not None:
-            parts.append(self.residual.table())
+            yield self.residual.table()
         for message in self.warnings:
-            parts.append(Text(f"warning: {message}", style="bold red"))
+            yield Text(f"warning: {message}", style="bold red")
         for note in self.discovery_notes:
-            parts.append(Text(f"note: {note}", style="dim"))
-        return Group(*parts)
+            yield Text(f"note: {note}", style="dim")
 
     def __repr__(self) -> str:
         done = sum(1 for r in self.rows if r.action != "skipped")
