@@ -1,8 +1,9 @@
 """The one base of every report: plain data, JSON both ways, one text rendering.
 
 A report (``InitReport``, ``ProbeReport``, ``LSUVReport``, ``ResidualReport``, ...) defines
-``to_dict()`` (its public JSON fields), ``from_dict()`` and ``__rich__()`` or ``__rich_console__()`` (what a terminal
-shows); :class:`Report` adds the rest the same way for all of them:
+``to_dict()`` (its public JSON fields), ``from_dict()`` and ``__rich__()`` or
+``__rich_console__()`` (what a terminal shows); :class:`Report` adds the rest the same way for
+all of them:
 
 * ``to_json(path=None, *, indent=2)``: strict JSON text (also written to ``path``);
 * ``from_json(text_or_path)``: the report back;
