@@ -3,20 +3,20 @@
 The same kind of report as the torch side's (one row per variable: the activation found after
 its layer, how it was found, the rule of the ``"auto"`` table that chose the scheme, the
 scheme's std/bound for the layer's fans and the std of the values written), without any
-framework import: printing shows a rich table, :meth:`KerasInitReport.to_dict` and
-:meth:`KerasInitReport.to_json` give plain data.
+framework import. It is an :class:`initlab.reporting.Report` like every report: strict JSON
+both ways (``to_json(path=None)``, ``from_json``), one policy for non-finite floats, and
+``str(report)`` at the terminal's width.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from initlab._format import fit, num
+from initlab.reporting import Report
 
 __all__ = ["KerasInitReport", "KerasRow"]
 
@@ -54,18 +54,23 @@ class KerasRow:
     measured_mean: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists for tuples; NaN as None)."""
+        """Plain data (lists for tuples)."""
         data = asdict(self)
         data["shape"] = list(self.shape)
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KerasRow:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "shape": tuple(data["shape"])})
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
+    return "" if value is None else num(value)
 
 
 @dataclass
-class KerasInitReport:
+class KerasInitReport(Report):
     """Rows of :func:`initlab.keras.init`, one per variable, and the seed that drew them.
 
     >>> row = KerasRow("dense/kernel", "dense", "Dense", (4, 3), "initialized", rule="he")
@@ -97,12 +102,20 @@ class KerasInitReport:
         """Plain data: ``{"seed", "scheme", "rows": [...]}``."""
         return {"seed": self.seed, "scheme": self.scheme, "rows": [r.to_dict() for r in self.rows]}
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON."""
-        return json.dumps(self.to_dict(), indent=indent)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KerasInitReport:
+        """Inverse of :meth:`to_dict`.
+
+        >>> row = KerasRow("d/kernel", "d", "Dense", (4, 3), "initialized", std=float("nan"))
+        >>> back = KerasInitReport.from_json(KerasInitReport([row], 0, "auto").to_json())
+        >>> back["d/kernel"].shape, back.seed
+        ((4, 3), 0)
+        """
+        rows = [KerasRow.from_dict(r) for r in data["rows"]]
+        return cls(rows, seed=data["seed"], scheme=data["scheme"])
 
     def table(self) -> Table:
-        """A rich table that fits 80 columns: variable, shape, follows, rule, std, measured."""
+        """A rich table: variable, shape, follows, rule, std, measured (numbers never cut)."""
         table = Table(title=f"initlab.keras.init (scheme={self.scheme!r}, seed={self.seed})")
         for name in ("variable", "shape", "follows", "rule"):
             table.add_column(name, overflow="fold")
@@ -117,9 +130,7 @@ class KerasInitReport:
                 _num(r.std),
                 _num(r.measured_std),
             )
-        return table
+        return fit(table)
 
-    def __str__(self) -> str:
-        buffer = io.StringIO()
-        Console(file=buffer, width=80, force_terminal=False).print(self.table())
-        return buffer.getvalue()
+    def __rich__(self) -> Table:
+        return self.table()
