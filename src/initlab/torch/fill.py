@@ -306,9 +306,7 @@ def fill_(
         return fill_sharded_(tensor, resolved, seed=seed, name=name, fans=fans,
                              precision=precision)  # fmt: skip
     shape = tuple(tensor.shape)
-    resolved.check_shape(shape)
-    check_fill(resolved, shape, fans, tensor.dtype, precision)  # no inf written, ever
-    spec = _spec(resolved, shape, fans) if tensor.dtype in ENCODINGS else None
+    spec = _spec(resolved, shape, fans, tensor.dtype, precision)
     if tensor.is_meta:
         return tensor
     if spec is not None:
@@ -335,19 +333,33 @@ def _resolve(name: str) -> Scheme:
     return get_scheme(name)
 
 
-def _spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | None:
-    """``scheme.draw_spec(shape, fans)`` after its shape check, cached: models repeat shapes."""
+def _spec(
+    scheme: Scheme,
+    shape: tuple[int, ...],
+    fans: Fans | None,
+    dtype: torch.dtype,
+    precision: str,
+) -> Draw | None:
+    """Everything checked before a write (the shape; no inf written, ever), then the kernel's
+    draw (None: not elementwise, or a dtype the kernels do not write). Cached: models repeat
+    shapes, and small tensors pay this on every call."""
     try:
-        return _cached_spec(scheme, shape, fans)
+        return _cached_spec(scheme, shape, fans, dtype, precision)
     except TypeError:  # an unhashable user-defined scheme
-        scheme.check_shape(shape)
-        return scheme.draw_spec(shape, fans)
+        return _cached_spec.__wrapped__(scheme, shape, fans, dtype, precision)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_spec(scheme: Scheme, shape: tuple[int, ...], fans: Fans | None) -> Draw | None:
+def _cached_spec(
+    scheme: Scheme,
+    shape: tuple[int, ...],
+    fans: Fans | None,
+    dtype: torch.dtype,
+    precision: str,
+) -> Draw | None:
     scheme.check_shape(shape)
-    return scheme.draw_spec(shape, fans)
+    check_fill(scheme, shape, fans, dtype, precision)
+    return scheme.draw_spec(shape, fans) if dtype in ENCODINGS else None
 
 
 use_local_fill(draw_, ENCODINGS)  # the shards of a DTensor are drawn by the same code
