@@ -490,14 +490,6 @@ def _written_stats(block: _Block, param: torch.Tensor) -> tuple[float | None, fl
     return _measure(_view(param, block.spec.rows))
 
 
-def _forget_written(plans: list[_ParamPlan], names: set[str]) -> None:
-    """Parameters a residual policy wrote after the fill: measured from their values."""
-    for plan in plans:
-        if names.intersection((plan.name, *plan.aliases)):
-            for block in plan.blocks:
-                block.written = None
-
-
 def _write_sharded(param: torch.Tensor, block: _Block, seed: int, progress: Any) -> None:
     """Issue 14: ``_write`` of one block of a DTensor parameter, on this rank's shard."""
     if block.values is None and block.choice is None:
@@ -811,7 +803,6 @@ def _transaction(
             _write_all(plans, options.seed, options.progress, before_write)
             if residual_plan is not None:
                 outcome.residual = write_residual_actions(model, residual_plan, before_write)
-                _forget_written(plans, {a.parameter for a in residual_plan.actions})
     except Exception as error:
         raise _write_error(error, written, plans, snapshot, fresh) from error
     return outcome
