@@ -133,6 +133,25 @@ def _sqrt(typingctx, x):
     return x(x), codegen
 
 
+@intrinsic
+def _wide_vectors(typingctx):
+    """Let LLVM vectorize the calling function with 512-bit registers where the CPU has them.
+
+    LLVM's tuning for recent Xeons prefers 256-bit vectors (the clock penalty of 512-bit
+    instructions on older parts); the kernels' 64-bit Philox lanes and float32 transforms
+    measured 1.15x (uniform) to 2.6x (truncated normal) faster with 512 on this project's
+    Emerald Rapids machine. The values do not change: no loop reassociates (no fast-math),
+    so the vector width only decides how many lanes run at once. Elsewhere (AVX2, Arm) the
+    attribute asks for more than the CPU has, and LLVM keeps its widest."""
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's attribute set knows no key-value attributes: added past its check.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 # ------------------------------------------------------------------------------------------
 # Philox4x32-10.
 # ------------------------------------------------------------------------------------------
@@ -647,6 +666,7 @@ def _patch_tails32(r0, r1, r2, r3, base, k0, k1, p):
 
 @njit(error_model="numpy")
 def _tile_single(dst, o, t, k0, k1, p, dist):
+    _wide_vectors()
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     r2 = dst[o + 2 * LANES : o + 3 * LANES]
@@ -685,6 +705,7 @@ def _tile_single(dst, o, t, k0, k1, p, dist):
 
 @njit(error_model="numpy")
 def _tile_double(dst, o, t, k0, k1, p, dist):
+    _wide_vectors()
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     base = _U(t) * _U(LANES)
@@ -827,6 +848,7 @@ def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats):
 def fill_single(out, first, keys, params, dist, stats):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds
     (``stats`` true; else (0, 0): adding them up costs time a plain fill need not spend)."""
+    _wide_vectors()
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES, _F), np.zeros(LANES, _F))
     if out.size == 0:
         return 0.0, 0.0
@@ -841,6 +863,7 @@ def fill_single(out, first, keys, params, dist, stats):
 def fill_double(out, first, keys, params, dist, stats):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds
     (``stats`` true; else (0, 0))."""
+    _wide_vectors()
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES), np.zeros(LANES))
     if out.size == 0:
         return 0.0, 0.0
