@@ -325,3 +325,19 @@ def test_bad_buffers_name_the_parameter():
     with pytest.raises(ValueError, match=r"low=2\.0, high=1\.0"):
         fastrng.fill(np.empty(3, np.float32), "truncated_normal", 1, low=2.0, high=1.0)
     assert math.isfinite(float(fastrng.fill(np.empty(1), "normal", 2**64 - 1)[0]))
+
+
+def test_kernels_ask_for_wide_vectors():
+    """``_wide_vectors`` marks the function that calls it with LLVM's prefer-vector-width
+    attribute (512-bit registers where the CPU has them; the same values either way)."""
+    from numba import njit
+
+    @njit
+    def marked(x):
+        _kernels._wide_vectors()
+        return x + 1
+
+    assert marked(1) == 2
+    (ir,) = marked.inspect_llvm().values()
+    assert '"prefer-vector-width"="512"' in ir
+

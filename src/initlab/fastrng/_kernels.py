@@ -133,6 +133,25 @@ def _sqrt(typingctx, x):
     return x(x), codegen
 
 
+@intrinsic
+def _wide_vectors(typingctx):
+    """Let LLVM vectorize the calling function with 512-bit registers where the CPU has them.
+
+    LLVM's tuning for recent Xeons prefers 256-bit vectors (the clock penalty of 512-bit
+    instructions on older parts); the kernels' 64-bit Philox lanes and float32 transforms
+    measured 1.15x (uniform) to 2.6x (truncated normal) faster with 512 on this project's
+    Emerald Rapids machine. The values do not change: no loop reassociates (no fast-math),
+    so the vector width only decides how many lanes run at once. Elsewhere (AVX2, Arm) the
+    attribute asks for more than the CPU has, and LLVM keeps its widest."""
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's attribute set knows no key-value attributes: added past its check.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 # ------------------------------------------------------------------------------------------
 # Philox4x32-10.
 # ------------------------------------------------------------------------------------------
@@ -383,11 +402,23 @@ def _box_muller64(a, b):
 
 
 @njit(inline="always", error_model="numpy")
+def _quantile_w32(t, h):
+    """``w = -log(4 t (1 - t))``, the variable of both quantile pieces (float32)."""
+    t = max(t, _TMIN32)
+    return -_log32((_F(4.0) * t) * (_F(0.5) + h))
+
+
+@njit(inline="always", error_model="numpy")
+def _central_quantile32(h, w):
+    """The central piece of ``-Phi^{-1}(t)``, for ``w < W_SPLIT32``."""
+    return (h + h) * _horner((w - _Q32C_MID) * _Q32C_INV, _Q32C)
+
+
+@njit(inline="always", error_model="numpy")
 def _upper_quantile32(t, h):
     """``-Phi^{-1}(t)`` for ``t`` in (0, 1/2], given also ``h = 1/2 - t`` (float32)."""
-    t = max(t, _TMIN32)
-    w = -_log32((_F(4.0) * t) * (_F(0.5) + h))
-    central = (h + h) * _horner((w - _Q32C_MID) * _Q32C_INV, _Q32C)
+    w = _quantile_w32(t, h)
+    central = _central_quantile32(h, w)
     s = _sqrt(w)
     tail = s * _horner((_F(1.0) / s - _Q32T_MID) * _Q32T_INV, _Q32T)
     return central if w < _W_SPLIT32 else tail
@@ -417,7 +448,8 @@ def _upper_quantile64(t, h):
 
 
 @njit(inline="always", error_model="numpy")
-def _trunc32(w, p):
+def _trunc_args32(w, p):
+    """The lower-tail probability ``t``, ``h = 1/2 - t`` and the sign of word ``w``'s value."""
     u = _F(np.int32(w >> _S8)) * _F(2.0**-24)
     x = u * p[3] + p[2]
     centred = p[4] != _F(0.0)
@@ -425,9 +457,31 @@ def _trunc32(w, p):
     h = ax if centred else _F(0.5) - x
     t = _F(0.5) - ax if centred else x
     sign = (_F(1.0) if x >= _F(0.0) else _F(-1.0)) if centred else p[5]
-    z = sign * _upper_quantile32(t, h)
+    return t, h, sign
+
+
+@njit(inline="always", error_model="numpy")
+def _trunc_output32(z, p):
     z = min(max(z, p[6]), p[7])
     return min(max(z * p[1] + p[0], p[8]), p[9])
+
+
+@njit(inline="always", error_model="numpy")
+def _trunc32(w, p):
+    t, h, sign = _trunc_args32(w, p)
+    return _trunc_output32(sign * _upper_quantile32(t, h), p)
+
+
+@njit(inline="always", error_model="numpy")
+def _trunc32_central(w, p):
+    """``_trunc32(w, p)`` where its quantile takes the central piece, else NaN (the tail,
+    ``|z| > 2.9``, is left to :func:`_patch_tails32`): the vectorized loop skips the
+    tail's square root, division and polynomial that it would otherwise compute for every
+    value and throw away. The same operations as ``_trunc32``, hence the same bits."""
+    t, h, sign = _trunc_args32(w, p)
+    w = _quantile_w32(t, h)
+    value = _trunc_output32(sign * _central_quantile32(h, w), p)
+    return value if w < _W_SPLIT32 else _F(np.nan)
 
 
 @njit(inline="always", error_model="numpy")
@@ -552,7 +606,9 @@ def _accumulate(out, a, b, acc):
     """Add the values ``out[a:b]`` holds, and their squares, to the per-lane sums ``acc``:
     ``(acc)`` in float64 and ``(part, part_squares)``, per-lane partial sums in the
     kernel's precision (float32 for single: 16 lanes a vector), flushed into the float64 sums
-    at the end of every call (a tile: at most 5 values a lane). Vectorized, no reassociation.
+    at the end of every call (a group of ``_STATS_GROUP`` tiles: at most 80 values a lane, so
+    a partial sum's rounding error stays below ``80 * 2^-24 = 5e-6`` of its values'
+    magnitudes). Vectorized, no reassociation.
     """
     sums, squares, part, part_squares = acc
     whole = a + (b - a) // LANES * LANES
@@ -593,8 +649,24 @@ def encode_half(values, out):
 # ------------------------------------------------------------------------------------------
 
 
+@njit(inline="always", error_model="numpy")
+def _patch_tails32(r0, r1, r2, r3, base, k0, k1, p):
+    """Write the truncated-normal values left NaN (in a quantile's tail) by the vectorized
+    loop: a few per thousand values at most, each from its block's words drawn again."""
+    for lane in range(LANES):
+        if (r0[lane] != r0[lane]) | (r1[lane] != r1[lane]) | (r2[lane] != r2[lane]) | (
+            r3[lane] != r3[lane]
+        ):
+            w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
+            r0[lane] = _trunc32(w0, p) if r0[lane] != r0[lane] else r0[lane]
+            r1[lane] = _trunc32(w1, p) if r1[lane] != r1[lane] else r1[lane]
+            r2[lane] = _trunc32(w2, p) if r2[lane] != r2[lane] else r2[lane]
+            r3[lane] = _trunc32(w3, p) if r3[lane] != r3[lane] else r3[lane]
+
+
 @njit(error_model="numpy")
 def _tile_single(dst, o, t, k0, k1, p, dist):
+    _wide_vectors()
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     r2 = dst[o + 2 * LANES : o + 3 * LANES]
@@ -620,16 +692,20 @@ def _tile_single(dst, o, t, k0, k1, p, dist):
             r2[lane] = z2 * p[1] + p[0]
             r3[lane] = z3 * p[1] + p[0]
     else:
+        tails = False
         for lane in range(LANES):
             w0, w1, w2, w3 = _block(base + _U(lane), k0, k1)
-            r0[lane] = _trunc32(w0, p)
-            r1[lane] = _trunc32(w1, p)
-            r2[lane] = _trunc32(w2, p)
-            r3[lane] = _trunc32(w3, p)
+            v0, v1 = _trunc32_central(w0, p), _trunc32_central(w1, p)
+            v2, v3 = _trunc32_central(w2, p), _trunc32_central(w3, p)
+            r0[lane], r1[lane], r2[lane], r3[lane] = v0, v1, v2, v3
+            tails |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+        if tails:
+            _patch_tails32(r0, r1, r2, r3, base, k0, k1, p)
 
 
 @njit(error_model="numpy")
 def _tile_double(dst, o, t, k0, k1, p, dist):
+    _wide_vectors()
     r0 = dst[o : o + LANES]
     r1 = dst[o + LANES : o + 2 * LANES]
     base = _U(t) * _U(LANES)
@@ -749,6 +825,10 @@ def _edges(out, first, k0, k1, p, dist, scratch, acc, stats):
     return t0, t1
 
 
+#: Tiles written before their sum is taken: 16 tiles (at most 20 KiB of float32) stay in L1.
+_STATS_GROUP = 16
+
+
 @njit(inline="always", error_model="numpy")
 def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats):
     tile = scratch.size
@@ -756,10 +836,11 @@ def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats):
         for t in range(t0, t1):
             _emit(out, t * tile - first, t, k0, k1, p, dist, scratch)
         return 0.0, 0.0
-    for t in range(t0, t1):
-        o = t * tile - first
-        _emit(out, o, t, k0, k1, p, dist, scratch)
-        _accumulate(out, o, o + tile, acc)  # the tile is still in L1
+    for g in range(t0, t1, _STATS_GROUP):
+        end = min(g + _STATS_GROUP, t1)
+        for t in range(g, end):
+            _emit(out, t * tile - first, t, k0, k1, p, dist, scratch)
+        _accumulate(out, g * tile - first, end * tile - first, acc)  # still in L1
     return acc[0].sum(), acc[1].sum()
 
 
@@ -767,6 +848,7 @@ def _whole_tiles(out, first, t0, t1, k0, k1, p, dist, scratch, acc, stats):
 def fill_single(out, first, keys, params, dist, stats):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds
     (``stats`` true; else (0, 0): adding them up costs time a plain fill need not spend)."""
+    _wide_vectors()
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES, _F), np.zeros(LANES, _F))
     if out.size == 0:
         return 0.0, 0.0
@@ -781,6 +863,7 @@ def fill_single(out, first, keys, params, dist, stats):
 def fill_double(out, first, keys, params, dist, stats):
     """Fill ``out``; return the sum and the sum of squares of the values it now holds
     (``stats`` true; else (0, 0))."""
+    _wide_vectors()
     acc = (np.zeros(LANES), np.zeros(LANES), np.zeros(LANES), np.zeros(LANES))
     if out.size == 0:
         return 0.0, 0.0
