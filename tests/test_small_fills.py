@@ -118,6 +118,21 @@ def test_memory_view_is_the_tensors_memory_and_a_write():
     assert p.grad_fn is None and p.requires_grad and p.tolist() == [2.0] * 4
 
 
+def test_memory_view_is_none_for_what_is_not_one_block_of_cpu_memory():
+    square = torch.zeros(4, 4)
+    memory_view(square, np.dtype(np.float32))  # remembered: same address and size as .t()
+    transposed = square.t()
+    version = transposed._version
+    assert memory_view(transposed, np.dtype(np.float32)) is None
+    assert transposed._version == version  # nothing written, nothing bumped
+    assert memory_view(torch.zeros(4, device="meta"), np.dtype(np.float32)) is None
+    torch.manual_seed(1)
+    init.normal_(transposed)  # written through a contiguous copy, in the tensor's own order
+    torch.manual_seed(1)
+    expected = init.normal_(torch.empty(4, 4))
+    assert torch.equal(square.t(), expected)
+
+
 def test_memory_view_refuses_inference_tensors_on_every_call():
     with torch.inference_mode():
         t = torch.zeros(6)
