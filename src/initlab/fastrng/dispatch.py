@@ -38,6 +38,7 @@ from numba import typeof
 from initlab._validation import check_choice, check_int, check_real
 from initlab.draw_params import DISTRIBUTIONS, kernel_params
 from initlab.fastrng import _kernels
+from initlab.fastrng._cache import notice_while_compiling
 from initlab.fastrng.threads import available_threads, run_chunked
 
 if TYPE_CHECKING:
@@ -274,11 +275,9 @@ class PreparedFill:
     def _checked(
         self, out: np.ndarray, key: int, offset: int = 0, moments: Moments | None = None
     ) -> np.ndarray:
-        """Through the public :func:`initlab.fastrng.fill`: its checks, its threads, and its
-        word on stderr while numba compiles."""
-        from initlab.fastrng import fill as checked_fill  # no import cycle at load time
-
-        return checked_fill(out, key=key, offset=offset, moments=moments, **self._arguments)
+        """Through :func:`fill`: its checks, its threads, and (as the public
+        :func:`initlab.fastrng.fill`) a word on stderr while numba compiles."""
+        return _noticed_fill(out, key=key, offset=offset, moments=moments, **self._arguments)
 
 
 def _entry_point(kernel: Any, arguments: tuple) -> Any:
@@ -314,6 +313,9 @@ def prepare(
     """
     check_choice("encoding", encoding, ENCODINGS)
     return PreparedFill(distribution, loc, scale, low, high, clip, encoding, precision)
+
+
+_noticed_fill = notice_while_compiling(fill)
 
 
 def fill_constant(
