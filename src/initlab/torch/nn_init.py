@@ -439,7 +439,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 
 def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
-    return _shape_std(tuple(tensor.shape), gain, mode)
+    return _shape_std(tensor.shape, gain, mode)  # torch.Size: a tuple, hashed as one
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -452,7 +452,7 @@ def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
     fans = compute_fans(shape)
     if select_fan(fans, mode) == 0:
         raise ZeroDivisionError(
-            f"tensor of shape {shape} is not valid: {mode} = 0 (a zero-size dimension) and "
+            f"tensor of shape {tuple(shape)} is not valid: {mode} = 0 (a zero-size dimension) and "
             "the std divides by it; allowed: a tensor with no zero-size dimension."
         )
     if not gain >= 0:
@@ -500,9 +500,9 @@ def xavier_normal_(
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
     try:
-        return _kaiming_shape_std(tuple(tensor.shape), a, mode, nonlinearity)
+        return _kaiming_shape_std(tensor.shape, a, mode, nonlinearity)
     except TypeError:  # an unhashable nonlinearity (a callable): no cache
-        return _kaiming_shape_std.__wrapped__(tuple(tensor.shape), a, mode, nonlinearity)
+        return _kaiming_shape_std.__wrapped__(tensor.shape, a, mode, nonlinearity)
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
