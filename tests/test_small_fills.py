@@ -21,7 +21,7 @@ import initlab.torch as init
 from initlab.fastrng import dispatch
 from initlab.fastrng.dispatch import PARALLEL_MIN, fill, prepare
 from initlab.rng import Draw, Moments, Stream
-from initlab.torch.fill import draw_, fill_, memory_view, numpy_view
+from initlab.torch.fill import ENCODINGS, draw_, fill_, memory_view, numpy_view
 
 KINDS = [
     ("uniform", (-0.5, 1.5)),
@@ -106,26 +106,30 @@ def test_threads_each_draw_their_own_keys():
 
 def test_memory_view_is_the_tensors_memory_and_a_write():
     t = torch.zeros(3, 4)
-    view = memory_view(t, np.dtype(np.float32))
+    view = memory_view(t)
     assert view.ctypes.data == t.data_ptr() and view.shape == (12,) and t._version == 1
-    assert memory_view(t, np.dtype(np.float32)) is view and t._version == 2  # remembered
+    assert memory_view(t) is view and t._version == 2  # remembered
     half = torch.zeros(5, dtype=torch.bfloat16)
-    bits = memory_view(half, np.dtype(np.uint16))
+    bits = memory_view(half)
     bits[:] = 0x3F80  # 1.0 in bfloat16
     assert half.tolist() == [1.0] * 5
     p = nn.Parameter(torch.zeros(4))
-    memory_view(p, np.dtype(np.float32))[:] = 2.0
+    memory_view(p)[:] = 2.0
     assert p.grad_fn is None and p.requires_grad and p.tolist() == [2.0] * 4
+    for dtype, encoding in ENCODINGS.items():  # the dtype each kind of fill writes directly
+        assert memory_view(torch.zeros(3, dtype=dtype)).dtype == prepare("normal",
+            encoding=encoding).holder  # fmt: skip
+    assert memory_view(torch.zeros(3, dtype=torch.int32)) is None
 
 
 def test_memory_view_is_none_for_what_is_not_one_block_of_cpu_memory():
     square = torch.zeros(4, 4)
-    memory_view(square, np.dtype(np.float32))  # remembered: same address and size as .t()
+    memory_view(square)  # remembered: same address and size as .t()
     transposed = square.t()
     version = transposed._version
-    assert memory_view(transposed, np.dtype(np.float32)) is None
+    assert memory_view(transposed) is None
     assert transposed._version == version  # nothing written, nothing bumped
-    assert memory_view(torch.zeros(4, device="meta"), np.dtype(np.float32)) is None
+    assert memory_view(torch.zeros(4, device="meta")) is None
     torch.manual_seed(1)
     init.normal_(transposed)  # written through a contiguous copy, in the tensor's own order
     torch.manual_seed(1)
@@ -136,9 +140,9 @@ def test_memory_view_is_none_for_what_is_not_one_block_of_cpu_memory():
 def test_memory_view_refuses_inference_tensors_on_every_call():
     with torch.inference_mode():
         t = torch.zeros(6)
-        memory_view(t, np.dtype(np.float32))  # allowed in inference mode, as in torch
+        memory_view(t)  # allowed in inference mode, as in torch
     with pytest.raises(RuntimeError, match="inference tensor"):
-        memory_view(t, np.dtype(np.float32))  # the address is remembered: still refused
+        memory_view(t)  # the address is remembered: still refused
 
 
 def test_memory_view_of_reused_memory_writes_the_new_tensor():
@@ -165,13 +169,13 @@ def test_negative_bit_and_memoryless_tensors_take_numpy_views_errors():
     init.normal_(base)  # its address is remembered
     negative = torch._neg_view(base)
     with pytest.raises(RuntimeError, match="negative bit"):
-        memory_view(negative, np.dtype(np.float32))
+        memory_view(negative)
     with pytest.raises(RuntimeError, match="negative bit"):
         numpy_view(negative)
     with pytest.raises(RuntimeError, match="negative bit"):
         init.normal_(negative)
     with pytest.raises(RuntimeError, match="ZeroTensor"):
-        memory_view(torch._efficientzerotensor(4), np.dtype(np.float32))
+        memory_view(torch._efficientzerotensor(4))
 
 
 def test_a_remembered_view_still_bumps_the_version_for_autograd():

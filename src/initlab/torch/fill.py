@@ -93,19 +93,26 @@ def _before_write(tensor: torch.Tensor) -> None:
     # (what torch.autograd.graph.increment_version does, less a third of its cost)
 
 
+#: The NumPy dtype the kernels write each torch dtype as (``PreparedFill.holder``).
+_VIEW_DTYPES = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.float16: np.dtype(np.int16),  # the bits
+    torch.bfloat16: np.dtype(np.uint16),  # the bits
+}
 #: Arrays over CPU memory by (address, elements, dtype): see :func:`memory_view`.
 _VIEWS: dict[tuple[int, int, np.dtype], np.ndarray] = {}
 _VIEWS_MAX = 4096
 
 
-def memory_view(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray | None:
+def memory_view(tensor: torch.Tensor) -> np.ndarray | None:
     """:func:`numpy_view` for a write right now: a contiguous CPU ``tensor``'s memory as a
-    flat array of ``dtype`` (the kernels' holder of its dtype, as
-    :attr:`initlab.fastrng.dispatch.PreparedFill.holder` names it), the same checks and
-    version bump first, in half the time for an address seen before (0.9x the time for a
-    new tensor, 0.7x for a parameter, which ``numpy()`` must detach first). None, and no
-    version bump, for a tensor that is not one contiguous block of CPU memory: the caller
-    writes that one another way.
+    flat array of the dtype the kernels write its dtype as (float16 as int16 bits, bfloat16
+    as uint16 bits: :attr:`initlab.fastrng.dispatch.PreparedFill.holder`), the same checks
+    and version bump first, in half the time for an address seen before (0.9x the time for
+    a new tensor, 0.7x for a parameter, which ``numpy()`` must detach first). None, and no
+    version bump, for a tensor that is not one contiguous block of CPU memory of those
+    dtypes: the caller writes that one another way.
 
     Why: for a 1000-element tensor :func:`numpy_view` costs a quarter of the whole fill. The
     arrays are remembered by (address, element count, dtype) and own nothing: an array never
@@ -117,11 +124,12 @@ def memory_view(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray | None:
     tensors, fake tensors) take :func:`numpy_view`, and its errors.
 
     >>> t = torch.zeros(2, 3)
-    >>> memory_view(t, np.dtype(np.float32))[4] = 1.0
-    >>> t[1, 1].item(), t._version, memory_view(t.t(), np.dtype(np.float32))
+    >>> memory_view(t)[4] = 1.0
+    >>> t[1, 1].item(), t._version, memory_view(t.t())
     (1.0, 1, None)
     """
-    if not (tensor.is_cpu and tensor.is_contiguous()):
+    dtype = _VIEW_DTYPES.get(tensor.dtype)
+    if dtype is None or not (tensor.is_cpu and tensor.is_contiguous()):
         return None
     address = tensor.data_ptr()  # raises for a tensor without storage (mkldnn)
     if address == 0 or tensor.is_neg() or tensor.is_nested:
@@ -160,7 +168,7 @@ def prepared_fill(
     >>> d = Draw("normal", scale=0.02)
     >>> fill = prepared_fill(d.distribution, d.loc, d.scale, d.low, d.high, d.clip, torch.bfloat16)
     >>> w = torch.empty(3, 4, dtype=torch.bfloat16)
-    >>> _ = fill(memory_view(w, fill.holder), Stream(0, "w").key)
+    >>> _ = fill(memory_view(w), Stream(0, "w").key)
     >>> bool(torch.equal(w, draw_(torch.empty_like(w), d, Stream(0, "w"), threads=1)))
     True
     """
@@ -261,7 +269,7 @@ def draw_(
     if threads is None:  # the common case: the kind of draw checked once, the memory viewed
         fill = prepared_fill(draw.distribution, draw.loc, draw.scale, draw.low, draw.high,
                              draw.clip, tensor.dtype, precision)  # fmt: skip
-        view = memory_view(tensor, fill.holder)
+        view = memory_view(tensor)
         if view is not None:
             fill(view, stream.key, offset, moments)
             return tensor

@@ -183,7 +183,7 @@ def _fast_fill(
         return tensor
     key = _default_key()
     fill = prepared_fill(distribution, loc, scale, low, high, clip, tensor.dtype)
-    view = None if is_dtensor(tensor) else memory_view(tensor, fill.holder)
+    view = None if is_dtensor(tensor) else memory_view(tensor)
     if view is None:  # a strided view; issue 14: a DTensor by its shard
         spec = Draw(distribution, loc, scale, low, high, clip)
         return draw_(tensor, spec, Stream.from_key(key))
