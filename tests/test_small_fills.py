@@ -164,6 +164,21 @@ def test_memory_view_of_reused_memory_writes_the_new_tensor():
     assert np.array_equal(u.numpy(), expected)
 
 
+def test_a_tensor_given_other_memory_is_written_there():
+    t = torch.zeros(1000)
+    init.normal_(t)  # its address is remembered
+    first = t.clone()
+    other = torch.zeros(1000)
+    t.set_(other)  # the same tensor object, another storage
+    init.normal_(t)
+    assert (other != 0).all() and not torch.equal(t, first)
+    p = nn.Parameter(torch.zeros(10, 100))
+    init.kaiming_uniform_(p)
+    p.data = torch.zeros(10, 100, dtype=torch.float64)  # another storage and dtype
+    init.kaiming_uniform_(p)
+    assert p.dtype == torch.float64 and (p != 0).all()
+
+
 def test_negative_bit_and_memoryless_tensors_take_numpy_views_errors():
     base = torch.zeros(10, 100)
     init.normal_(base)  # its address is remembered
