@@ -29,6 +29,7 @@ code in :mod:`initlab.fastrng`, imported on the first draw.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ _NUMPY_DTYPES = (np.float16, np.float32, np.float64)
 DRAW_DISTRIBUTIONS = ("uniform", "normal", "truncated_normal", "constant")
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a pure function; fill_ keys every call
 def derive_key(seed: int, name: str = "") -> int:
     """64-bit Philox key for ``(seed, name)``, stable across processes and platforms.
 

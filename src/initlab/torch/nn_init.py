@@ -59,7 +59,7 @@ from initlab.fans import compute_fans, select_fan
 from initlab.rng import Draw, Stream
 from initlab.schemes import VarianceScaling
 from initlab.torch.distributed import is_dtensor  # issue 14
-from initlab.torch.fill import ENCODINGS, draw_, numpy_view
+from initlab.torch.fill import draw_, memory_view, prepared_fill
 
 __all__ = [
     "RNG_KINDS",
@@ -128,7 +128,8 @@ def get_default_rng() -> str:
 
 
 def _fast(tensor: Tensor, generator: torch.Generator | None) -> bool:
-    """Whether this draw goes to initlab's generator (see the module docstring)."""
+    """Whether this draw goes to initlab's generator (see the module docstring): never for a
+    dtype that is not floating, so a fast draw needs no dtype check of its own."""
     return (
         generator is None
         and tensor.is_cpu
@@ -148,17 +149,24 @@ def _plannable(alpha: float, beta: float) -> bool:
     return True
 
 
-_KEY_BUFFER = threading.local()
-_FASTRNG_FILL: list = [None]
+class _KeyBuffer(threading.local):
+    """This thread's one-element tensor that the keys are drawn into, and its NumPy view
+    (read back by NumPy's ``item()``: a fifth of the cost of the tensor's)."""
+
+    def __init__(self) -> None:
+        with torch.inference_mode(False):  # a normal tensor even if first made in that mode
+            self.tensor = torch.empty((), dtype=torch.int64)
+        self.value = self.tensor.numpy()
+
+
+_KEY_BUFFER = _KeyBuffer()
 
 
 def _default_key() -> int:
     """One 63-bit draw from torch's default CPU generator (what torch.manual_seed seeds)."""
-    buffer = getattr(_KEY_BUFFER, "tensor", None)
-    if buffer is None:
-        with torch.inference_mode(False):  # a normal tensor even if first made in that mode
-            buffer = _KEY_BUFFER.tensor = torch.empty((), dtype=torch.int64)
-    return buffer.random_().item()
+    buffer = _KEY_BUFFER
+    buffer.tensor.random_()
+    return buffer.value.item()
 
 
 def _fast_fill(
@@ -174,16 +182,12 @@ def _fast_fill(
     if tensor.numel() == 0:
         return tensor
     key = _default_key()
-    if not tensor.is_contiguous() or is_dtensor(tensor):  # issue 14: a DTensor by its shard
+    fill = prepared_fill(distribution, loc, scale, low, high, clip, tensor.dtype)
+    view = None if is_dtensor(tensor) else memory_view(tensor)
+    if view is None:  # a strided view; issue 14: a DTensor by its shard
         spec = Draw(distribution, loc, scale, low, high, clip)
         return draw_(tensor, spec, Stream.from_key(key))
-    fill = _FASTRNG_FILL[0]
-    if fill is None:  # imported on first use: numba loads only when values are drawn
-        from initlab.fastrng import fill
-
-        _FASTRNG_FILL[0] = fill
-    fill(numpy_view(tensor), distribution, key, loc=loc, scale=scale, low=low, high=high,
-         clip=clip, encoding=ENCODINGS[tensor.dtype])  # fmt: skip
+    fill(view, key)
     return tensor
 
 
@@ -263,10 +267,12 @@ def uniform_(
     >>> bool(w.abs().max() <= 1.0)
     True
     """
-    _check_floating(tensor, "uniform_")
+    fast = _fast(tensor, generator)  # only floating dtypes are fast: no check to repeat
+    if not fast:
+        _check_floating(tensor, "uniform_")
     if a > b:
         raise RuntimeError(f"uniform_: a={a!r}, b={b!r} is not valid; allowed: a <= b.")
-    if _fast(tensor, generator) and math.isfinite(a) and math.isfinite(b):
+    if fast and math.isfinite(a) and math.isfinite(b):
         return _fast_fill(tensor, "uniform", float(a), float(b) - float(a))
     with torch.no_grad():
         return tensor.uniform_(a, b, generator=generator)
@@ -284,10 +290,12 @@ def normal_(
     >>> normal_(torch.empty(3, 5), std=0.01).shape
     torch.Size([3, 5])
     """
-    _check_floating(tensor, "normal_")
+    fast = _fast(tensor, generator)  # only floating dtypes are fast: no check to repeat
+    if not fast:
+        _check_floating(tensor, "normal_")
     if std < 0:
         raise RuntimeError(f"normal_: std={std!r} is not valid; allowed: std >= 0.")
-    if _fast(tensor, generator) and math.isfinite(mean) and math.isfinite(std):
+    if fast and math.isfinite(mean) and math.isfinite(std):
         return _fast_fill(tensor, "normal", float(mean), float(std))
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
@@ -431,7 +439,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 
 def _variance_scaled_std(tensor: Tensor, gain: float, mode: str) -> float:
-    return _shape_std(tuple(tensor.shape), gain, mode)
+    return _shape_std(tensor.shape, gain, mode)  # torch.Size: a tuple, hashed as one
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -444,7 +452,7 @@ def _shape_std(shape: tuple[int, ...], gain: float, mode: str) -> float:
     fans = compute_fans(shape)
     if select_fan(fans, mode) == 0:
         raise ZeroDivisionError(
-            f"tensor of shape {shape} is not valid: {mode} = 0 (a zero-size dimension) and "
+            f"tensor of shape {tuple(shape)} is not valid: {mode} = 0 (a zero-size dimension) and "
             "the std divides by it; allowed: a tensor with no zero-size dimension."
         )
     if not gain >= 0:
@@ -464,10 +472,10 @@ def xavier_uniform_(
     True
     """
     std = _variance_scaled_std(tensor, gain, "fan_avg")
-    _check_floating(tensor, "xavier_uniform_")
     bound = math.sqrt(3.0) * std
-    if _fast(tensor, generator):
+    if _fast(tensor, generator):  # floating dtypes only
         return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
+    _check_floating(tensor, "xavier_uniform_")
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -483,18 +491,18 @@ def xavier_normal_(
     torch.Size([30, 20])
     """
     std = _variance_scaled_std(tensor, gain, "fan_avg")
-    _check_floating(tensor, "xavier_normal_")
-    if _fast(tensor, generator):
+    if _fast(tensor, generator):  # floating dtypes only
         return _fast_fill(tensor, "normal", 0.0, std)
+    _check_floating(tensor, "xavier_normal_")
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
     try:
-        return _kaiming_shape_std(tuple(tensor.shape), a, mode, nonlinearity)
+        return _kaiming_shape_std(tensor.shape, a, mode, nonlinearity)
     except TypeError:  # an unhashable nonlinearity (a callable): no cache
-        return _kaiming_shape_std.__wrapped__(tuple(tensor.shape), a, mode, nonlinearity)
+        return _kaiming_shape_std.__wrapped__(tensor.shape, a, mode, nonlinearity)
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -528,9 +536,9 @@ def kaiming_uniform_(
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
-    _check_floating(tensor, "kaiming_uniform_")
-    if _fast(tensor, generator):
+    if _fast(tensor, generator):  # floating dtypes only
         return _fast_fill(tensor, "uniform", -bound, 2.0 * bound)
+    _check_floating(tensor, "kaiming_uniform_")
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -554,9 +562,9 @@ def kaiming_normal_(
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return tensor
     std = _kaiming_std(tensor, a, mode, nonlinearity)
-    _check_floating(tensor, "kaiming_normal_")
-    if _fast(tensor, generator):
+    if _fast(tensor, generator):  # floating dtypes only
         return _fast_fill(tensor, "normal", 0.0, std)
+    _check_floating(tensor, "kaiming_normal_")
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
