@@ -145,8 +145,12 @@ def _wide_vectors(typingctx):
     attribute asks for more than the CPU has, and LLVM keeps its widest."""
 
     def codegen(context, builder, signature, args):
-        # llvmlite's attribute set knows no key-value attributes: added past its check.
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        # llvmlite's attribute set knows no key-value attributes: added past its check (and
+        # left out, the kernels only slower, should a later llvmlite's set not be a set).
+        try:
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        except TypeError:  # pragma: no cover - llvmlite 0.50's AttributeSet is a set
+            pass
         return context.get_dummy_value()
 
     return types.none(), codegen
