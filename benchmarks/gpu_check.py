@@ -170,6 +170,8 @@ def main() -> int:
         part("pytest tests/test_philox_torch.py", results)(
             lambda: _run([*pytest, "tests/test_philox_torch.py"], 150)
         )
+    if OUT:  # device.py writes its figures there before the summary does
+        Path(OUT).mkdir(parents=True, exist_ok=True)
     device_json = [f"--json={Path(OUT) / 'device.json'}"] if OUT else []
     part("benchmarks/device.py", results)(
         lambda: _run([sys.executable, "benchmarks/device.py", *device_json], 180)
