@@ -146,17 +146,19 @@ def _ratio(value: float) -> str:
 
 
 def table(rows: list[dict], family: str, title: str) -> Table:
-    t = Table(title=title, title_justify="left")
-    columns = ("elements", "shape", "zero_", "torch", "initlab", "initlab/torch", "fill_",
-               "fill_/torch", "initlab/zero_")  # fmt: skip
-    for col in columns:
+    """One family's rows, 75 columns wide: each ratio right of the speed it divides by
+    torch's (``initlab / torch``, ``fill_ / torch``); ``/zero_`` is initlab's share of the
+    memory-fill speed."""
+    t = Table(title=title, title_justify="left", caption_justify="left",
+              caption="ratio: the speed on its left / torch's; /zero_: initlab / zero_")
+    for col in ("elements", "zero_", "torch", "initlab", "ratio", "fill_", "ratio", "/zero_"):
         t.add_column(col, justify="right")
     for r in (r for r in rows if r["family"] == family):
         t.add_row(
-            f"{r['n']:.1e}", "x".join(map(str, r["shape"])), f"{r['zero_gps']:.2f}",
-            f"{r['torch_gps']:.4f}", f"{r['initlab_gps']:.4f}",
-            _ratio(r["initlab_gps"] / r["torch_gps"]), f"{r['fill__gps']:.4f}",
-            _ratio(r["fill__gps"] / r["torch_gps"]), f"{r['initlab_gps'] / r['zero_gps']:.1%}",
+            f"{r['n']:.1e}", f"{r['zero_gps']:.2f}", f"{r['torch_gps']:.4f}",
+            f"{r['initlab_gps']:.4f}", _ratio(r["initlab_gps"] / r["torch_gps"]),
+            f"{r['fill__gps']:.4f}", _ratio(r["fill__gps"] / r["torch_gps"]),
+            f"{r['initlab_gps'] / r['zero_gps']:.1%}",
         )  # fmt: skip
     return t
 
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         os.environ["INITLAB_THREADS"] = str(args.threads)
     dtype = getattr(torch, args.dtype)
-    console = Console(width=max(120, Console().width))
+    console = Console()
     load_before = os.getloadavg()
     with Progress(console=console, transient=True) as progress:
         rows = run(sizes, args.repeats, dtype, args.skip_orthogonal, progress)
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for family in FAMILIES:
         if any(r["family"] == family.title for r in rows):
-            title = f"{family.title}: G elements/s (fill_: '{family.scheme}')"
+            title = (f"{family.title}: G elements/s, tensors (n / cols, cols), cols = "
+                     f"min(1000, n / 10); fill_: '{family.scheme}'")  # fmt: skip
             console.print(table(rows, family.title, title))
     t = Table(title="initlab.init(linear, 'he', seed=0), report included: G elements/s",
               title_justify="left")  # fmt: skip

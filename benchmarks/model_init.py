@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     config = GPTConfig(layers=args.layers, width=args.width, heads=max(1, args.width // 128))
-    console = Console(width=max(110, Console().width))
+    console = Console()
     load_before = os.getloadavg()
     results: dict[str, dict] = {}
     with Progress(console=console, transient=True) as progress:
@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
     table = Table(title=title, title_justify="left")
-    for col in ("method", "seconds", "speed-up vs torch", "peak memory growth",
-                "growth / parameter bytes"):  # fmt: skip
+    table.caption = ("speed-up: torch's seconds / these; memory: peak resident growth, and "
+                     "its ratio to the parameters' bytes")
+    table.caption_justify = "left"
+    for col in ("method", "seconds", "speed-up", "memory", "/ params"):
         table.add_column(col, justify="right")
     for method, r in results.items():
         growth = r["rss_growth_bytes"] / r["param_bytes"]
