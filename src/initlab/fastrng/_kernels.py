@@ -636,10 +636,11 @@ def _accumulate(out, a, b, acc):
             x = _value(row, lane)
             part[lane] += x
             part_squares[lane] += x * x
-    for i in range(whole, b):
-        x = _value(out, i)
-        part[i % LANES] += x
-        part_squares[i % LANES] += x * x
+    rest = out[whole:b]
+    for k in range(b - whole):
+        x = _value(rest, k)
+        part[(whole + k) % LANES] += x
+        part_squares[(whole + k) % LANES] += x * x
     for lane in range(LANES):
         sums[lane] += part[lane]
         squares[lane] += part_squares[lane]
