@@ -777,8 +777,13 @@ def _span(first, n, tile):
 
 @njit(inline="always", error_model="numpy")
 def _copy_in(out, scratch, start):
-    for i in range(max(start, 0), min(start + scratch.size, out.size)):
-        _put(out, i, scratch[i - start])
+    """``out[i] = scratch[i - start]`` where both exist: through slices indexed from 0, which
+    LLVM copies with vector loads and stores (indices it cannot prove non-negative made it
+    gather and scatter each value)."""
+    lo, hi = max(start, 0), min(start + scratch.size, out.size)
+    dst, src = out[lo:hi], scratch[lo - start : hi - start]
+    for k in range(hi - lo):
+        _put(dst, k, src[k])
 
 
 def _compute(scratch, t, k0, k1, p, dist):  # pragma: no cover - overloaded below
