@@ -343,7 +343,6 @@ def test_kernels_ask_for_wide_vectors():
     assert '"prefer-vector-width"="512"' in ir
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.float64])
 def test_the_sum_pass_loads_rows_and_adds_what_was_stored(dtype):
     """``_accumulate`` reads its rows as slices: indexed ``out[j + lane]``, an index LLVM

@@ -616,9 +616,10 @@ def _accumulate(out, a, b, acc):
     at the end of every call (a group of ``_STATS_GROUP`` tiles: at most 80 values a lane, so
     a partial sum's rounding error stays below ``80 * 2^-24 = 5e-6`` of its values'
     magnitudes). Vectorized, no reassociation: four rows of 64 at a time, each lane adding
-    its four values in row order (the same sums as row by row, with a quarter of the loads
-    and stores of the partial sums). The rows are slices, indexed from 0: an index that
-    might be negative (``out[j + lane]``) makes LLVM gather the values one by one.
+    its four values in row order (the same sums as row by row wherever the values have the
+    partials' precision, with a quarter of the partials' loads and stores). The rows are
+    slices, indexed from 0: an index that might be negative (``out[j + lane]``) makes LLVM
+    gather the values one by one.
     """
     sums, squares, part, part_squares = acc
     fours = a + (b - a) // (4 * LANES) * (4 * LANES)
