@@ -602,10 +602,12 @@ def _value_impl(row, i):
             # Branch-free: the magnitude's bits moved into a float32 with the float16
             # exponent bias, times 2^112 (exact, subnormals included); infinity and NaN get
             # the float32 exponent field first.
-            h = _U(np.uint16(row[i]))
-            a = h & _U(0x7FFF)
-            bits = (a << _U(13)) + _U(a >= _U(0x7C00)) * _U(0x70000000)
-            return _bits_f32(bits | ((h & _U(0x8000)) << _S16)) * _F(2.0**112)
+            # In uint32, as _f16_bits (16 lanes a vector, not 8).
+            W = np.uint32
+            h = W(np.uint16(row[i]))
+            a = W(h & W(0x7FFF))
+            bits = W(W(a << W(13)) + W(W(a >= W(0x7C00)) * W(0x70000000)))
+            return _bits_f32(_U(W(bits | W(W(h & W(0x8000)) << W(16))))) * _F(2.0**112)
 
         return float16
     return None
